@@ -1,0 +1,157 @@
+/*
+ * internal.h - what the loop core, the timer heap and the backends share.
+ *
+ * The loop core (loop.c) turns readiness into completions: every descriptor
+ * has a small state record with one read-side and one write-side operation
+ * slot and two "may be ready" hints.  An operation is tried at once when its
+ * hint is set; a syscall that says EAGAIN (or a short read on a stream)
+ * clears the hint, and only then is interest registered with the backend.
+ * A readiness report from the backend sets the hint and performs whatever
+ * is pending.  With an edge-triggered backend (epoll here, kqueue with
+ * EV_CLEAR later) a descriptor is registered once and never re-armed, so a
+ * steady echo costs one recv and one send per message and no epoll_ctl.
+ *
+ * The backend contract is the struct rx_backend below: a readiness backend
+ * implements init/close/update/forget/wait and calls rx__ready() for each
+ * ready descriptor.  A completion backend (IOCP) will set `ops` and perform
+ * operations itself; the core then forwards rx_recv & co. to it.
+ */
+#ifndef PYCOS_INTERNAL_H
+#define PYCOS_INTERNAL_H
+
+#include "reactor.h"
+
+#include <stdatomic.h>
+
+/* Operation kinds held in a slot. */
+enum {
+    OP_NONE = 0,
+    OP_RECV,
+    OP_SEND,
+    OP_ACCEPT,
+    OP_CONNECT,
+    OP_RECVFROM,
+    OP_SENDTO,
+    OP_WATCH
+};
+
+typedef struct rx_op {
+    int64_t token;
+    char *buf;
+    size_t len;
+    size_t done;        /* bytes moved so far (RX_ALL); connect: 1 once started */
+    void *addr;         /* recvfrom: where to put the peer; sendto: destination */
+    uint32_t *addrlenp; /* recvfrom: capacity in, length out */
+    uint32_t addrlen;   /* sendto: destination length */
+    uint8_t kind;       /* OP_* */
+    uint8_t flags;      /* RX_ALL */
+    uint8_t sides;      /* OP_WATCH: the sides asked for */
+} rx_op;
+
+/* Per-descriptor state, in a table indexed by the descriptor. */
+typedef struct rx_fd {
+    rx_op rd;           /* read-side slot */
+    rx_op wr;           /* write-side slot */
+    int32_t bidx;       /* backend's private index (poll: slot in pollfd array) */
+    uint8_t known;      /* the loop keeps state for this descriptor */
+    uint8_t hint;       /* RX_READ/RX_WRITE: may be ready, try the syscall */
+    uint8_t sock;       /* 0 unknown, 1 socket, 2 not a socket (read/write) */
+    uint8_t nonblock;   /* O_NONBLOCK has been ensured */
+    uint8_t registered; /* known to the backend */
+    uint8_t interest;   /* RX_READ/RX_WRITE interest currently asked for */
+    uint8_t hup;        /* the backend saw hang-up/error/peer shutdown: a short
+                           read no longer proves the descriptor drained */
+} rx_fd;
+
+/* Extra bit a backend may add to the sides it reports: hang-up, error or
+ * peer shutdown.  An edge that carried it will not come again, so the core
+ * must keep trying the descriptor. */
+#define RX__HUP 4
+
+typedef struct rx_timer {
+    int64_t deadline;
+    uint64_t seq;
+    int64_t token;
+    uint32_t slot;
+} rx_timer;
+
+typedef struct rx_timer_slot {
+    uint32_t gen;       /* bumped on every reuse so stale ids are refused */
+    int32_t heap_idx;   /* -1 when free */
+    uint32_t next_free;
+} rx_timer_slot;
+
+struct rx_backend;
+
+struct rx_loop {
+    const struct rx_backend *backend;
+    void *bdata;                 /* backend's private data */
+
+    rx_fd *fds;
+    int fds_cap;
+    int64_t known_fds;
+    int64_t registered_fds;
+    int64_t pending_ops;
+
+    /* completed events waiting for rx_poll */
+    rx_event *q;
+    size_t q_head, q_tail, q_cap;
+
+    /* timers: a binary min-heap on (deadline, seq) plus a slot table so ids
+     * can be cancelled in O(log n) */
+    rx_timer *heap;
+    size_t heap_n, heap_cap;
+    rx_timer_slot *slots;
+    uint32_t slots_cap;
+    uint32_t free_slot;          /* head of the free list, UINT32_MAX if none */
+    uint64_t timer_seq;
+
+    /* clock */
+    int manual;
+    int64_t manual_now;
+
+    /* wakeup: eventfd (or a pipe); wake_pending coalesces writes */
+    int wake_rfd, wake_wfd;
+    atomic_int wake_pending;
+
+    int64_t polls;
+    int64_t syscalls;
+};
+
+struct rx_backend {
+    const char *name;
+    int (*init)(rx_loop *loop);                 /* 0 or -errno */
+    void (*close)(rx_loop *loop);
+    /* interest of fd changed to `want` (RX_READ|RX_WRITE bits, maybe 0) */
+    int (*update)(rx_loop *loop, int fd, rx_fd *st, int want);
+    /* drop fd (it may already be closed) */
+    void (*forget)(rx_loop *loop, int fd, rx_fd *st);
+    /* wait up to timeout_ns (<0: no limit); report with rx__ready/rx__woken;
+     * returns >= 0 or -errno (-EINTR is not an error for the caller) */
+    int (*wait)(rx_loop *loop, int64_t timeout_ns);
+    /* pollable descriptor, or -ENOTSUP */
+    int (*fd)(const rx_loop *loop);
+};
+
+extern const struct rx_backend rx__backend_epoll;
+extern const struct rx_backend rx__backend_poll;
+
+/* Called by backends. */
+void rx__ready(rx_loop *loop, int fd, int sides);   /* RX_READ|RX_WRITE|RX__HUP */
+void rx__woken(rx_loop *loop);                       /* the wakeup fd is readable */
+
+/* Event queue and timers (loop.c / timers.c). */
+int rx__push(rx_loop *loop, int64_t token, int64_t kind, int64_t aux, int64_t result);
+int rx__timers_init(rx_loop *loop);
+void rx__timers_free(rx_loop *loop);
+void rx__timers_expire(rx_loop *loop, int64_t now);
+
+/* Saturating helpers for deadlines. */
+static inline int64_t rx__sat_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b) return INT64_MIN;
+    return a + b;
+}
+
+#endif /* PYCOS_INTERNAL_H */
