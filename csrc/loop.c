@@ -303,6 +303,7 @@ int rx_poll(rx_loop *loop, int64_t timeout_ns, rx_event *events, int max)
 
     size_t avail = loop->q_tail - loop->q_head;
     size_t n = avail < (size_t)max ? avail : (size_t)max;
+    if (n == 0) return 0;   /* loop->q may still be NULL: no memcpy from it */
     memcpy(events, loop->q + loop->q_head, n * sizeof *events);
     loop->q_head += n;
     if (loop->q_head == loop->q_tail) loop->q_head = loop->q_tail = 0;
@@ -621,7 +622,7 @@ static void run_side(rx_loop *loop, int fd, rx_fd *st, int side, int ready)
         int got = ready & op->sides;
         /* a watch on both sides sits in both slots; it fires once */
         rx_op *other = side == RX_READ ? &st->wr : &st->rd;
-        if (other->kind == OP_WATCH && other->token == op->token) other->kind = OP_NONE;
+        if (op->sides == (RX_READ | RX_WRITE) && other->kind == OP_WATCH) other->kind = OP_NONE;
         finish_op(loop, op, RX_EV_READY, got, 0);
         return;
     }
@@ -769,13 +770,13 @@ int rx_cancel(rx_loop *loop, int fd, int sides)
     rx_fd *st = &loop->fds[fd];
     int n = 0;
     if ((sides & RX_READ) && st->rd.kind) {
-        int both = st->rd.kind == OP_WATCH && st->wr.kind == OP_WATCH && st->wr.token == st->rd.token;
+        int both = st->rd.kind == OP_WATCH && st->rd.sides == (RX_READ | RX_WRITE);
         if (both) st->wr.kind = OP_NONE;   /* one watch, one event */
         finish_op(loop, &st->rd, RX_EV_DONE, (int64_t)st->rd.done, -ECANCELED);
         n++;
     }
     if ((sides & RX_WRITE) && st->wr.kind) {
-        int both = st->wr.kind == OP_WATCH && st->rd.kind == OP_WATCH && st->wr.token == st->rd.token;
+        int both = st->wr.kind == OP_WATCH && st->wr.sides == (RX_READ | RX_WRITE);
         if (both) st->rd.kind = OP_NONE;
         finish_op(loop, &st->wr, RX_EV_DONE, (int64_t)st->wr.done, -ECANCELED);
         n++;
@@ -783,6 +784,14 @@ int rx_cancel(rx_loop *loop, int fd, int sides)
     int rc = update_interest(loop, fd, st);
     (void)rc;
     return n;
+}
+
+int64_t rx_pending_done(const rx_loop *loop, int fd, int side)
+{
+    if (fd < 0 || fd >= loop->fds_cap || !loop->fds[fd].known) return -ENOENT;
+    const rx_op *op = side == RX_READ ? &loop->fds[fd].rd : &loop->fds[fd].wr;
+    if (op->kind == OP_NONE || (side != RX_READ && side != RX_WRITE)) return -ENOENT;
+    return op->kind == OP_CONNECT ? 0 : (int64_t)op->done;
 }
 
 int rx_forget(rx_loop *loop, int fd)
@@ -793,7 +802,7 @@ int rx_forget(rx_loop *loop, int fd)
     if (st->rd.kind || st->wr.kind) {
         /* cancel without re-arming interest: the descriptor is going away */
         if (st->rd.kind) {
-            if (st->wr.kind == OP_WATCH && st->rd.kind == OP_WATCH && st->wr.token == st->rd.token)
+            if (st->rd.kind == OP_WATCH && st->rd.sides == (RX_READ | RX_WRITE))
                 st->wr.kind = OP_NONE;
             finish_op(loop, &st->rd, RX_EV_DONE, (int64_t)st->rd.done, -ECANCELED);
             n++;

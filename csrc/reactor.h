@@ -170,6 +170,11 @@ int64_t rx_watch(rx_loop *loop, int fd, int sides, int64_t token);
  * -ECANCELED and aux = bytes it had moved.  Returns how many were cancelled. */
 int rx_cancel(rx_loop *loop, int fd, int sides);
 
+/* Bytes already moved by the operation pending on fd's `side` (RX_READ or
+ * RX_WRITE) - what an RX_ALL operation has done so far, e.g. before a caller
+ * cancels it on a timeout.  -ENOENT when nothing is pending there. */
+int64_t rx_pending_done(const rx_loop *loop, int fd, int side);
+
 /* Cancel everything on fd (as rx_cancel) and drop it from the loop.  Call it
  * before closing a descriptor the loop has seen. */
 int rx_forget(rx_loop *loop, int fd);

@@ -353,6 +353,12 @@ class Loop(object):
         poll as EV_DONE with result -ECANCELED.  Returns how many."""
         return _check(lib.rx_cancel(self._l, fd, sides))
 
+    def pending_done(self, fd, side):
+        """Bytes moved so far by the operation pending on ``fd``'s ``side``
+        (READ or WRITE), or None when nothing is pending there."""
+        n = lib.rx_pending_done(self._l, fd, side)
+        return None if n < 0 else n
+
     def forget(self, fd):
         """Cancel everything on ``fd`` and drop it from the loop; call before
         closing a descriptor the loop has seen."""

@@ -318,11 +318,15 @@ def test_cancel_reports_progress_of_send_all(loop, pair, collect):
     a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     big = b"y" * (4 << 20)
     assert loop.send(a.fileno(), big, 7, all=True) == PENDING
+    sent = loop.pending_done(a.fileno(), WRITE)
+    assert 0 < sent < len(big)
+    assert loop.pending_done(a.fileno(), READ) is None
     assert loop.cancel(a.fileno()) == 1
+    assert loop.pending_done(a.fileno(), WRITE) is None
     assert loop.cancel(a.fileno()) == 0
     (ev,) = collect(loop, 1)
     assert ev.token == 7 and ev.result == -errno.ECANCELED
-    assert 0 < ev.aux < len(big)
+    assert ev.aux == sent
 
 
 def test_forget_cancels_everything_and_drops_the_fd(loop, pair, collect):

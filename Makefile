@@ -1,0 +1,137 @@
+# pycos: the documented way to set up, build and test everything.
+#
+#   make test    set everything up, then build and run every test
+#   make demo    run the demo programs
+#   make help    list the targets
+#
+# A fresh Debian machine with only this repository passes `make test`:
+# scripts/setup-system installs the system packages (as root or via sudo),
+# then one virtual environment per interpreter is made under .venv/.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+# The venvs share the source tree for their in-place (editable) builds, and
+# `make test` is a sequence: nothing here runs in parallel.
+.NOTPARALLEL:
+
+PYTHON   ?= python3
+PYPY     ?= pypy3
+VENV     := .venv
+VENVS    ?= cpython pypy
+BACKENDS ?= epoll poll
+# Demo programs `make demo` runs in turn; add yours here.
+DEMOS    := examples/reactor_demo.py
+# Extra arguments: make pytest PYTEST_ARGS='-x tests/reactor'
+PYTEST_ARGS ?=
+CTEST_ARGS  ?=
+
+# ---- C tests ----------------------------------------------------------------
+CTEST_CC     := gcc
+CSRC         := $(wildcard csrc/*.c)
+CHDR         := $(wildcard csrc/*.h)
+CTEST_SRC    := $(wildcard csrc/tests/*.c)
+CTEST_HDR    := $(wildcard csrc/tests/*.h)
+CTEST_CFLAGS := -O1 -g -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icsrc -Icsrc/tests
+CTEST_LIBS   := -lm -lpthread
+ASAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+VALGRIND     := valgrind -q --error-exitcode=1 --leak-check=full \
+                --errors-for-leak-kinds=definite --trace-children=yes
+
+# Anything that changes the extension: the venvs reinstall (and so rebuild
+# pycos._reactor) when one of these is newer than their stamp.
+BUILD_INPUTS := pyproject.toml setup.py build_reactor.py $(CSRC) $(CHDR)
+STAMPS       := $(VENVS:%=$(VENV)/%/.installed)
+
+empty  :=
+space  := $(empty) $(empty)
+comma  := ,
+commas = $(subst $(space),$(comma),$(strip $(1)))
+
+PIP_ENV := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off
+
+.PHONY: help setup system venvs ctest ctest-asan ctest-valgrind pytest test demo \
+        clean distclean ctest-sources
+
+help:  ## list the targets
+	@echo "pycos make targets:"
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
+	    sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 18
+
+test: setup ctest ctest-asan ctest-valgrind pytest  ## set up, build and run every test (C, sanitizers, valgrind, pytest)
+	@echo "make test: every test passed"
+
+setup: system $(STAMPS)  ## install system packages and the per-interpreter venvs (.venv/cpython, .venv/pypy)
+
+system:  ## install the Debian packages (apt-get, only when something is missing)
+	@scripts/setup-system
+
+$(VENV)/cpython/bin/python: | system
+	$(PYTHON) -m venv $(VENV)/cpython
+
+# Debian's pypy3 venv module installs pip from /usr/share/python-wheels
+# (python3-pip-whl, installed by scripts/setup-system).
+$(VENV)/pypy/bin/python: | system
+	$(PYPY) -m venv $(VENV)/pypy
+
+# Any earlier in-place build for this interpreter goes first, so the fresh
+# one is what gets imported.
+$(VENV)/%/.installed: $(VENV)/%/bin/python $(BUILD_INPUTS)
+	$(VENV)/$*/bin/python build_reactor.py --remove-inplace
+	$(PIP_ENV) $(VENV)/$*/bin/python -m pip install -q -e '.[test]'
+	$(VENV)/$*/bin/python -c "import pycos._reactor as r; assert r.lib.RX_PENDING == -1000000"
+	@touch $@
+
+venvs: $(STAMPS)
+
+# ---- C tests ----------------------------------------------------------------
+
+ctest-sources:
+	@if [ -z "$(CTEST_SRC)" ]; then \
+	    echo "ctest: no C tests found (csrc/tests/*.c is empty): refusing to pass with zero tests" >&2; \
+	    exit 1; fi
+
+build/ctest: $(CSRC) $(CHDR) $(CTEST_SRC) $(CTEST_HDR) | ctest-sources
+	@mkdir -p $(@D)
+	$(CTEST_CC) $(CTEST_CFLAGS) -o $@ $(CSRC) $(CTEST_SRC) $(CTEST_LIBS)
+
+build/ctest-asan: $(CSRC) $(CHDR) $(CTEST_SRC) $(CTEST_HDR) | ctest-sources
+	@mkdir -p $(@D)
+	$(CTEST_CC) $(CTEST_CFLAGS) $(ASAN_CFLAGS) -o $@ $(CSRC) $(CTEST_SRC) $(CTEST_LIBS)
+
+ctest: build/ctest  ## build and run the C tests (csrc/tests)
+	build/ctest $(CTEST_ARGS)
+
+ctest-asan: build/ctest-asan  ## the C tests with AddressSanitizer + UndefinedBehaviorSanitizer
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	    build/ctest-asan $(CTEST_ARGS)
+
+ctest-valgrind: build/ctest  ## the C tests under valgrind (memcheck, definite leaks fail)
+	$(VALGRIND) build/ctest $(CTEST_ARGS)
+
+# ---- Python tests -----------------------------------------------------------
+
+pytest: setup  ## pytest on every venv x backend (cpython, pypy x epoll, poll)
+	scripts/run-pytest --venvs "$(call commas,$(VENVS))" \
+	    --backends "$(call commas,$(BACKENDS))" -- $(PYTEST_ARGS)
+
+# ---- demos ------------------------------------------------------------------
+
+demo: system $(VENV)/cpython/.installed  ## run the demo programs (DEMOS in the Makefile) with CPython
+	@for d in $(DEMOS); do \
+	    echo "===== $$d"; \
+	    $(VENV)/cpython/bin/python "$$d" </dev/null || { echo "demo $$d FAILED" >&2; exit 1; }; \
+	done
+
+# ---- cleaning ---------------------------------------------------------------
+
+# The editable installs' extension lives in pycos/, so removing it drops the
+# venvs' stamps too: the next `make setup` rebuilds it.
+clean:  ## remove build output (keeps the venvs, which `make setup` refills)
+	rm -rf build dist *.egg-info .pytest_cache
+	rm -f $(STAMPS)
+	rm -f pycos/_reactor.c pycos/_reactor.o pycos/_reactor*.so csrc/*.o
+	find . -path ./.venv -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
+
+distclean: clean  ## clean, and remove the venvs made by `make setup`
+	rm -rf $(VENVS:%=$(VENV)/%)

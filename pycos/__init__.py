@@ -1,0 +1,38 @@
+"""pycos: concurrent programming with tasks -- generator functions in which
+every blocking call is written ``x = yield obj.call(...)``.
+
+    import pycos
+
+    def hello(n, task=None):
+        yield task.sleep(0.1)
+        return n * 2
+
+    t = pycos.Task(hello, 21)
+    print(t.value())          # 42
+
+A task runs until it yields, so tasks need no locks to share data.  The
+scheduler (:class:`Pycos`) is created on first use and runs in its own thread;
+the main program creates tasks and waits for them (``task.value()``,
+``Pycos().join()``/``finish()``).  See docs/ for the guide.
+"""
+
+from pycos import config
+from pycos.core.log import logger, Logger
+from pycos.core.support import (HotSwapException, Location, MonitorStatus, Singleton, Struct,
+                                deserialize, serialize, unserialize)
+from pycos.core.scheduler import Pycos
+from pycos.core.task import Task
+from pycos.core.primitives import BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
+from pycos.core.channel import Channel
+from pycos.core.messages import CategorizeMessages
+from pycos.core.threadpool import AsyncDBCursor, AsyncThreadPool
+
+__version__ = "5.0.0.dev0"
+
+# AsyncSocket (pycos.io) is added here by the sockets layer.
+__all__ = [
+    "Pycos", "Task", "Lock", "RLock", "Condition", "Event", "Semaphore", "BoundedSemaphore",
+    "Channel", "CategorizeMessages", "AsyncThreadPool", "AsyncDBCursor",
+    "MonitorStatus", "HotSwapException", "Location", "Singleton", "Struct",
+    "serialize", "deserialize", "unserialize", "logger", "Logger", "config",
+]

@@ -1,0 +1,103 @@
+"""CategorizeMessages: sort a task's incoming messages into buckets.
+
+A task that talks to several parties often wants "the next *reply*" while
+requests keep arriving.  ``CategorizeMessages(task)`` sits between the task
+and its message queue: functions added with :meth:`add` map a message to a
+category (or None: "not mine"); :meth:`receive` returns the oldest message of
+the category asked for and files the others in their buckets, in arrival
+order, for later.  Messages no function claims are in category None, so
+``receive()`` with no category behaves like ``task.receive()``.
+
+Timeouts are measured on the scheduler's clock, so they follow virtual time
+in tests.  The check of categorizer functions uses :func:`inspect.signature`
+(works on 3.11+, unlike the original's ``getargspec``).
+"""
+
+import inspect
+from collections import deque
+
+from pycos.core.log import logger
+from pycos.core.scheduler import _check_timeout
+from pycos.core.task import Task
+
+__all__ = ["CategorizeMessages"]
+
+
+class CategorizeMessages(object):
+    """Message buckets for ``task`` (see the module docstring)."""
+
+    def __init__(self, task):
+        if not isinstance(task, Task):
+            raise TypeError("CategorizeMessages needs a Task, not %r" % (task,))
+        self._task = task
+        self._buckets = {None: deque()}
+        self._categorizers = []
+
+    def add(self, categorize):
+        """Add ``categorize(msg) -> category or None``; the most recently
+        added function is asked first.  TypeError if it cannot take one
+        argument."""
+        if not callable(categorize):
+            raise TypeError("%r is not callable" % (categorize,))
+        try:
+            inspect.signature(categorize).bind("msg")
+        except TypeError:
+            raise TypeError("categorize function %r must take one argument" % (categorize,))
+        except ValueError:
+            pass
+        self._categorizers.insert(0, categorize)
+
+    def remove(self, categorize):
+        """Remove a function added before; -1 if it was not there."""
+        try:
+            self._categorizers.remove(categorize)
+        except ValueError:
+            logger.warning("CategorizeMessages.remove: %r was not added", categorize)
+            return -1
+        return 0
+
+    def _category(self, msg):
+        for categorize in self._categorizers:
+            try:
+                c = categorize(msg)
+            except Exception as e:
+                logger.warning("categorize function %r failed on a message: %r", categorize, e)
+                continue
+            if c is not None:
+                return c
+        return None
+
+    def receive(self, category=None, timeout=None, alarm_value=None):
+        """[y] The oldest message in ``category``, waiting up to ``timeout``
+        seconds (``alarm_value`` then)."""
+        timeout = _check_timeout(timeout)
+        bucket = self._buckets.get(category)
+        if bucket:
+            return bucket.popleft()
+        task = self._task
+        sched = task._sched
+        end = None if timeout is None else sched.now() + timeout
+        marker = _Alarm
+        while True:
+            left = None
+            if end is not None:
+                left = max(0.0, end - sched.now())
+            msg = yield task.receive(left, marker)
+            if msg is marker:
+                return alarm_value
+            c = self._category(msg)
+            if c == category:
+                return msg
+            self._buckets.setdefault(c, deque()).append(msg)
+
+    recv = receive
+
+    def statistics(self):
+        return {repr(k): len(v) for k, v in self._buckets.items()}
+
+
+class _AlarmType(object):
+    __slots__ = ()
+
+
+_Alarm = _AlarmType()

@@ -1,0 +1,350 @@
+"""Synchronisation primitives for tasks: Lock, RLock, Condition, Event,
+Semaphore, BoundedSemaphore.
+
+Tasks only switch at ``yield``, so most programs need none of these; they
+exist for the cases where a task must hold something *across* yields (a
+connection, a file) and for programs ported from threads.  They behave like
+:mod:`threading`'s -- same names, same return values, same errors for wrong
+use -- except that every blocking call is written ``ok = yield
+prim.call(...)`` and the waiter is a task, not a thread.
+
+Every primitive is a few lines of bookkeeping over one
+:class:`~pycos.core.waitqueue.WaitQueue`:
+
+* waits are strictly FIFO;
+* releasing *hands off* directly to the oldest waiter (the lock is never free
+  while someone waits, so a newcomer cannot barge past the queue);
+* a timed-out or interrupted waiter is simply dropped from the queue, so a
+  timeout never loses a wakeup meant for someone else.
+
+The blocking calls are plain functions that either return their result at
+once (``True``/``False``, which ``yield`` hands straight back) or park the
+task; only :meth:`Condition.wait` is a generator (it waits twice).
+
+Context managers are deliberately absent: ``__enter__`` cannot yield, so a
+``with lock:`` would have to acquire without waiting -- a lie when the lock is
+busy.  Write ``yield lock.acquire()`` ... ``try``/``finally: lock.release()``.
+"""
+
+from pycos.core.scheduler import Scheduler, _check_timeout
+from pycos.core.waitqueue import WaitQueue, current_task
+
+__all__ = ["Lock", "RLock", "Condition", "Event", "Semaphore", "BoundedSemaphore"]
+
+
+def _lock_timeout(blocking, timeout):
+    """threading's rules; returns None (no limit) or seconds (0 = try)."""
+    if timeout is None:
+        timeout = -1
+    timeout = _check_timeout(timeout)
+    if not blocking:
+        if timeout != -1:
+            raise ValueError("can't specify a timeout for a non-blocking call")
+        return 0
+    if timeout < 0:
+        if timeout != -1:
+            raise ValueError("timeout value must be a non-negative number")
+        return None
+    return timeout
+
+
+class Lock(object):
+    """A mutual-exclusion lock owned by one task at a time."""
+
+    __slots__ = ("_owner", "_q")
+
+    def __init__(self):
+        self._owner = None
+        self._q = WaitQueue()
+
+    def acquire(self, blocking=True, timeout=-1):
+        """[y] True once the lock is the current task's; False if it is busy
+        and ``blocking`` is False or ``timeout`` seconds pass."""
+        task = current_task("lock.acquire()")
+        timeout = _lock_timeout(blocking, timeout)
+        if self._owner is None:
+            self._owner = task
+            return True
+        if timeout == 0:
+            return False
+        return self._q.park(task, timeout, False)
+
+    def release(self):
+        """Release; the oldest waiter (if any) owns it next.  RuntimeError if
+        the current task does not hold it."""
+        owner = self._owner
+        if owner is None:
+            raise RuntimeError("release unlocked lock")
+        if owner is not Scheduler.cur_task():
+            raise RuntimeError("cannot release a lock held by another task (%s)" % (owner,))
+        self._owner = self._q.unpark(True)
+
+    def locked(self):
+        return self._owner is not None
+
+    def _is_owned(self, task):
+        return self._owner is task
+
+    def _release_save(self, task):
+        self.release()
+        return None
+
+    def _acquire_restore(self, task, state):
+        if self._owner is None:
+            self._owner = task
+            return True
+        return self._q.park(task, None, False)
+
+    def statistics(self):
+        return {"locked": self._owner is not None, "owner": self._owner,
+                "waiters": len(self._q)}
+
+    def __repr__(self):
+        return "<pycos.Lock %s>" % ("locked by %s" % (self._owner,) if self._owner else "unlocked")
+
+
+class RLock(object):
+    """A re-entrant lock: the owning task may acquire it again; it is free
+    after as many releases as acquires."""
+
+    __slots__ = ("_owner", "_depth", "_q", "_restore")
+
+    def __init__(self):
+        self._owner = None
+        self._depth = 0
+        self._q = WaitQueue()
+        self._restore = {}      # waiter id -> depth to restore (Condition.wait)
+
+    def acquire(self, blocking=True, timeout=-1):
+        """[y] Like :meth:`Lock.acquire`; immediate for the owner."""
+        task = current_task("rlock.acquire()")
+        timeout = _lock_timeout(blocking, timeout)
+        owner = self._owner
+        if owner is task:
+            self._depth += 1
+            return True
+        if owner is None:
+            self._owner = task
+            self._depth = 1
+            return True
+        if timeout == 0:
+            return False
+        return self._q.park(task, timeout, False)
+
+    def release(self):
+        """Undo one acquire; RuntimeError if the current task is not the owner."""
+        if self._owner is None or self._owner is not Scheduler.cur_task():
+            raise RuntimeError("cannot release un-acquired lock")
+        self._depth -= 1
+        if self._depth == 0:
+            self._handoff()
+
+    def _handoff(self):
+        nxt = self._q.unpark(True)
+        self._owner = nxt
+        self._depth = 0 if nxt is None else self._restore.pop(nxt._id, 1)
+
+    def _is_owned(self, task):
+        return self._owner is task
+
+    def _release_save(self, task):
+        depth = self._depth
+        self._depth = 0
+        self._handoff()
+        return depth
+
+    def _acquire_restore(self, task, depth):
+        if self._owner is None:
+            self._owner = task
+            self._depth = depth
+            return True
+        self._restore[task._id] = depth
+        return self._q.park(task, None, False)
+
+    def statistics(self):
+        return {"locked": self._owner is not None, "owner": self._owner,
+                "depth": self._depth, "waiters": len(self._q)}
+
+    def __repr__(self):
+        return "<pycos.RLock %s>" % ("owned by %s x%d" % (self._owner, self._depth)
+                                     if self._owner else "unlocked")
+
+
+class Condition(object):
+    """A condition variable over a lock (a new :class:`RLock` by default)."""
+
+    __slots__ = ("_lock", "_q")
+
+    def __init__(self, lock=None):
+        if lock is None:
+            lock = RLock()
+        elif not isinstance(lock, (Lock, RLock)):
+            raise TypeError("Condition needs a pycos Lock or RLock, not %r" % (lock,))
+        self._lock = lock
+        self._q = WaitQueue()
+
+    def acquire(self, blocking=True, timeout=-1):
+        """[y] Acquire the underlying lock."""
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self):
+        self._lock.release()
+
+    def wait(self, timeout=None):
+        """[y] Release the lock, wait for :meth:`notify` (True) or ``timeout``
+        seconds (False), re-acquire the lock, and return.  RuntimeError if the
+        current task does not hold the lock."""
+        task = current_task("condition.wait()")
+        timeout = _check_timeout(timeout)
+        lock = self._lock
+        if not lock._is_owned(task):
+            raise RuntimeError("cannot wait on un-acquired lock")
+        saved = lock._release_save(task)
+        notified = False
+        try:
+            if timeout is None or timeout > 0:
+                notified = yield self._q.park(task, timeout, False)
+        except GeneratorExit:
+            raise
+        except BaseException:
+            yield lock._acquire_restore(task, saved)
+            raise
+        yield lock._acquire_restore(task, saved)
+        return notified
+
+    def wait_for(self, predicate, timeout=None):
+        """[y] Wait until ``predicate()`` is true (checked with the lock
+        held); returns its last value."""
+        timeout = _check_timeout(timeout)
+        task = current_task("condition.wait_for()")
+        sched = task._sched
+        end = None if timeout is None else sched.now() + timeout
+        result = predicate()
+        while not result:
+            left = None
+            if end is not None:
+                left = end - sched.now()
+                if left <= 0:
+                    break
+            yield self.wait(left)
+            result = predicate()
+        return result
+
+    def notify(self, n=1):
+        """Wake up to ``n`` waiting tasks (oldest first)."""
+        if not self._lock._is_owned(Scheduler.cur_task()):
+            raise RuntimeError("cannot notify on un-acquired lock")
+        for _ in range(n):
+            if self._q.unpark(True) is None:
+                break
+
+    def notify_all(self):
+        """Wake every waiting task."""
+        if not self._lock._is_owned(Scheduler.cur_task()):
+            raise RuntimeError("cannot notify on un-acquired lock")
+        self._q.unpark_all(True)
+
+    notifyAll = notify_all
+
+    def statistics(self):
+        return {"waiters": len(self._q), "lock": self._lock.statistics()}
+
+
+class Event(object):
+    """A flag tasks can wait for."""
+
+    __slots__ = ("_flag", "_q")
+
+    def __init__(self):
+        self._flag = False
+        self._q = WaitQueue()
+
+    def set(self):
+        """Set the flag and wake every waiter."""
+        self._flag = True
+        self._q.unpark_all(True)
+
+    def clear(self):
+        self._flag = False
+
+    def is_set(self):
+        return self._flag
+
+    isSet = is_set
+
+    def wait(self, timeout=None):
+        """[y] True when the flag is (or becomes) set; False after
+        ``timeout`` seconds."""
+        timeout = _check_timeout(timeout)
+        if self._flag:
+            return True
+        task = current_task("event.wait()")
+        if timeout is not None and timeout <= 0:
+            return False
+        return self._q.park(task, timeout, False)
+
+    def statistics(self):
+        return {"set": self._flag, "waiters": len(self._q)}
+
+
+class Semaphore(object):
+    """A counter of available units: ``acquire`` takes one (waiting when
+    there is none), ``release`` gives one back."""
+
+    __slots__ = ("_value", "_q")
+
+    def __init__(self, value=1):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("semaphore value must be an int, not %r" % (value,))
+        if value < 0:
+            raise ValueError("semaphore initial value must be >= 0")
+        self._value = value
+        self._q = WaitQueue()
+
+    def acquire(self, blocking=True, timeout=None):
+        """[y] True once a unit is taken; False if none is free and
+        ``blocking`` is False or ``timeout`` seconds pass."""
+        task = current_task("semaphore.acquire()")
+        if not blocking and timeout is not None:
+            raise ValueError("can't specify timeout for non-blocking acquire")
+        timeout = _check_timeout(timeout)
+        if self._value > 0:
+            self._value -= 1
+            return True
+        if not blocking or (timeout is not None and timeout <= 0):
+            return False
+        return self._q.park(task, timeout, False)
+
+    def release(self, n=1):
+        """Give back ``n`` units; each goes to the oldest waiter, if any."""
+        if n < 1:
+            raise ValueError("n must be one or more")
+        self._check_release(n)
+        for _ in range(n):
+            if self._q.unpark(True) is None:
+                self._value += 1
+
+    def _check_release(self, n):
+        pass
+
+    @property
+    def value(self):
+        return self._value
+
+    def statistics(self):
+        return {"value": self._value, "waiters": len(self._q)}
+
+
+class BoundedSemaphore(Semaphore):
+    """A Semaphore that refuses (ValueError) to be released more often than
+    it was acquired."""
+
+    __slots__ = ("_initial",)
+
+    def __init__(self, value=1):
+        Semaphore.__init__(self, value)
+        self._initial = value
+
+    def _check_release(self, n):
+        if self._value + n > self._initial:
+            raise ValueError("Semaphore released too many times")

@@ -1,0 +1,937 @@
+"""The kernel: one round loop over the C reactor, and parking.
+
+A discussion of the design
+--------------------------
+
+A task is a stack of generators.  The kernel *steps* a task by sending a
+value into (or throwing an exception at) the generator on top of its stack,
+and then looks at what came out:
+
+* a generator -- a sub-call: push it, start it with ``None``;
+* :data:`PARK` -- the call the task just made (sleep, receive, a lock wait,
+  an I/O operation) has already *parked* the task or arranged its next value;
+  leave it alone;
+* anything else -- a plain value: the task is ready again and gets the same
+  value back.
+
+``return v`` (``StopIteration``) pops the stack and hands ``v`` to the caller;
+an exception pops it and is thrown into the caller.  At the bottom, the task
+ends.  That is the whole kernel; everything users see (sleep, messages,
+locks, channels, the thread pool, sockets) is a small function that parks
+the current task and, later, wakes it.
+
+A *round* takes the work other threads posted (a FIFO inbox plus
+``loop.wakeup()``), steps every ready task once (FIFO, a plain deque), then
+polls the reactor -- without waiting if anything is ready, else until the
+next timer or event -- and dispatches the events by integer token.
+
+Parking
+~~~~~~~
+
+``_park(task, timeout, alarm, cancel)`` marks the current task parked and,
+with a timeout, starts one reactor timer whose token maps to the task.  A
+parked task is woken exactly once, by the first of:
+
+* ``_unpark(task, value)`` / ``_unpark_exc(task, exc)`` -- the normal way
+  (the lock was released, the message came, the I/O completed);
+* its timer -- ``cancel(task, TIMEOUT)`` runs first (a wait queue drops the
+  task, a socket cancels its operation; the hook may itself wake the task
+  with another value or exception), else the task resumes with ``alarm``;
+* an interruption (``throw``, ``terminate``, hot swap) --
+  ``cancel(task, INTERRUPT)`` runs, then the exception is thrown in.
+
+Each park gets a fresh number, ``task._wid``; wakers that can be late (a
+thread-pool result arriving after the task was terminated and parked again
+elsewhere) pass it to ``_unpark`` and are ignored when it no longer matches.
+One timeout mechanism therefore serves sleep, receive, locks, semaphores,
+events, conditions and (later) sockets.
+
+Threads
+~~~~~~~
+
+The loop's data belong to the loop thread (or, for an embedded scheduler,
+the thread calling ``run_once``).  Other threads never touch them: the
+public calls (``Task(...)``, ``send``, ``resume``, ``throw``, ``terminate``,
+``hot_swap``...) post ``(function, args)`` to the inbox with ``_post`` and
+wake the loop; the inbox is FIFO, so each sender's order is kept.  The only
+lock protects the counters that ``join``/``value`` wait on.
+
+Internal API for other layers (sockets, files, netpycos)
+~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+
+All of these run on the loop thread, except ``_post``.
+
+``sched.loop``
+    the :class:`pycos.reactor.Loop` (submit ``recv``/``send``/... with a
+    token from ``_add_handler``).
+``sched._add_handler(fn) -> token``
+    reactor events carrying ``token`` call ``fn(kind, aux, result)`` until
+    ``sched._drop_handler(token)``.  Exceptions from ``fn`` are logged.
+``sched._new_token() -> int``
+    a fresh token (for a handler-less operation or a private timer).
+``Pycos.cur_task()``
+    the task being stepped.
+``sched._park(task, timeout=None, alarm=None, cancel=None) -> PARK``
+    park ``task`` (the current one); return value must be what the task's
+    call returns, so the task yields it.  ``cancel(task, reason)`` with
+    ``reason`` TIMEOUT or INTERRUPT as described above.  Read ``task._wid``
+    right after to identify this park.
+``sched._unpark(task, value=None, wid=None) -> bool``,
+``sched._unpark_exc(task, exc, wid=None) -> bool``
+    wake a parked task with a value / by raising ``exc`` at its yield.  False
+    when it was not parked (or not by park ``wid``).
+``sched._now_value(task, value) -> PARK``
+    complete a call at once with an arbitrary value (even a generator).
+``sched._post(fn, *args) -> bool``
+    from any thread: run ``fn(*args)`` on the loop thread soon.
+``sched._external``
+    count of operations completed by other threads (thread pool); virtual
+    time does not jump while it is non-zero.
+"""
+
+import atexit as _atexit_mod
+import itertools
+import math
+import threading
+import traceback
+from bisect import insort
+from collections import deque
+from types import GeneratorType
+
+from pycos import reactor
+from pycos.core.log import logger
+from pycos.core.support import HotSwapException, MonitorStatus, Singleton
+
+__all__ = ["Scheduler", "Pycos", "PARK", "TIMEOUT", "INTERRUPT"]
+
+
+class _Park(object):
+    """The sentinel a task yields when its call has parked it."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<pycos PARK>"
+
+
+PARK = _Park()
+
+# cancel-hook reasons
+TIMEOUT = 1
+INTERRUPT = 2
+
+# task states
+READY = 1      # in the ready queue
+RUNNING = 2    # being stepped
+PARKED = 3     # waiting for _unpark / timeout / interruption
+DONE = 4       # finished
+
+# pending-exception marker that closes the task instead of throwing
+_TERMINATE = object()
+
+_get_ident = threading.get_ident
+_by_thread = {}          # thread ident -> scheduler running there
+_EV_TIMER = reactor.EV_TIMER
+_EV_WAKEUP = reactor.EV_WAKEUP
+
+
+def _check_timeout(timeout):
+    """None, or a float number of seconds; precise errors otherwise."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError("timeout must be a number or None, not %r" % (timeout,))
+    if math.isnan(timeout):
+        raise ValueError("timeout is NaN")
+    return timeout
+
+
+def _format_exc(exc):
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+class Scheduler(object):
+    """A task scheduler on one reactor loop (see the module docstring).
+
+    Users want :class:`Pycos`, the per-process singleton.  ``Scheduler``
+    itself is not a singleton, so a process can run more than one (netpycos
+    runs its system tasks on a second one).
+
+    ``embedded=True``: no thread is started; the host program drives the
+    scheduler with :meth:`fileno`, :meth:`run_once` and :meth:`next_deadline`.
+    ``virtual_time=True``: the reactor's manual clock; when nothing is ready,
+    no I/O is pending and no thread-pool job runs, the clock jumps to the
+    next timer, so long sleeps and timeouts take no real time (tests).
+    ``backend``: reactor backend name (default ``$PYCOS_BACKEND`` or best).
+    """
+
+    def __init__(self, embedded=False, virtual_time=False, backend=None, name=""):
+        self.loop = reactor.Loop(backend=backend, manual_clock=bool(virtual_time))
+        self._virtual = bool(virtual_time)
+        self._embedded = bool(embedded)
+        self._name = name or ""
+        self._location = None
+        self._locations = []
+        self._ready = deque()
+        self._inbox = deque()
+        self._sleeping = False
+        self._quit = False
+        self._stopped = False
+        self._cur = None
+        self._thread_ident = None
+        self._tasks = {}               # task id -> Task (alive)
+        self._timeouts = {}            # timer token -> parked Task
+        self._handlers = {}            # token -> fn(kind, aux, result)
+        self._tokens = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._external = 0
+        self._rtasks = {}              # registered task names
+        self._channels = {}            # channel name -> Channel
+        self._rchannels = {}           # registered channel names
+        self._atexit = []              # sorted (priority, seq, func, args, kwargs)
+        self._atexit_seq = itertools.count()
+        # counters other threads wait on
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._nondaemon = 0
+        self._stop_done = threading.Event()
+        # bound once: identity marks what a parked task waits for
+        self._sleep_hook = self._sleep_cancel
+        self._recv_hook = self._recv_cancel
+        self._thread = None
+        if self._embedded:
+            self._thread_ident = _get_ident()
+            self._sleeping = True
+        else:
+            started = threading.Event()
+            self._thread = threading.Thread(target=self._thread_main, args=(started,),
+                                            name="pycos-scheduler", daemon=True)
+            self._thread.start()
+            started.wait()
+            _atexit_mod.register(self._at_interpreter_exit)
+
+    # ---- identity -------------------------------------------------------
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def location(self):
+        return self._location
+
+    @property
+    def locations(self):
+        return list(self._locations)
+
+    @property
+    def embedded(self):
+        return self._embedded
+
+    @property
+    def virtual_time(self):
+        return self._virtual
+
+    @staticmethod
+    def scheduler():
+        """The scheduler owning the current thread (None outside one)."""
+        return _by_thread.get(_get_ident())
+
+    @staticmethod
+    def cur_task(scheduler=None):
+        """The task being stepped now (None outside tasks)."""
+        if scheduler is None:
+            scheduler = _by_thread.get(_get_ident())
+            if scheduler is None:
+                return None
+        return scheduler._cur
+
+    def _on_loop(self):
+        return self._thread_ident == _get_ident()
+
+    def __repr__(self):
+        return "<pycos %s%s>" % (self.__class__.__name__, " %s" % self._name if self._name else "")
+
+    # ---- the round ------------------------------------------------------
+
+    def _thread_main(self, started):
+        self._thread_ident = _get_ident()
+        _by_thread[self._thread_ident] = self
+        started.set()
+        try:
+            while not self._quit:
+                try:
+                    self._round(-1)
+                except Exception:   # a bug in the kernel or a handler: log, go on
+                    logger.error("pycos scheduler: internal error\n%s", traceback.format_exc())
+        finally:
+            self._shutdown()
+            _by_thread.pop(self._thread_ident, None)
+
+    def _round(self, wait_ns):
+        """One round: inbox, ready tasks, poll (up to ``wait_ns``), events."""
+        inbox = self._inbox
+        if inbox:
+            self._drain_inbox()
+        ready = self._ready
+        if ready:
+            self._run_ready()
+        loop = self.loop
+        if ready or inbox or self._quit:
+            events = loop.poll_flat(0)
+        else:
+            if self._virtual and self._external == 0 and wait_ns != 0:
+                events = loop.poll_flat(0)
+                if not events and not inbox:
+                    deadline = loop.next_deadline()
+                    if deadline is not None:
+                        if deadline > loop.now():
+                            loop.clock_set(deadline)
+                        events = loop.poll_flat(0)
+                if events or inbox:
+                    if events:
+                        self._dispatch(events)
+                    return
+            self._sleeping = True
+            if inbox:
+                wait_ns = 0
+            events = loop.poll_flat(wait_ns)
+            self._sleeping = self._embedded
+        if events:
+            self._dispatch(events)
+
+    def _drain_inbox(self):
+        pop = self._inbox.popleft
+        for _ in range(len(self._inbox)):
+            fn, args = pop()
+            try:
+                fn(*args)
+            except Exception:
+                logger.error("pycos: posted call %r failed\n%s", fn, traceback.format_exc())
+
+    def _run_ready(self):
+        ready = self._ready
+        popleft = ready.popleft
+        append = ready.append
+        gentype = GeneratorType
+        park = PARK
+        for _ in range(len(ready)):
+            task = popleft()
+            self._cur = task
+            task._state = RUNNING
+            try:
+                exc = task._exc
+                if exc is None:
+                    r = task._gen.send(task._value)
+                else:
+                    task._exc = task._excq.pop(0) if task._excq else None
+                    if exc is _TERMINATE:
+                        self._close_task(task)
+                        continue
+                    r = task._gen.throw(exc)
+            except StopIteration as e:
+                self._frame_done(task, e.value, None)
+                continue
+            except BaseException as e:
+                self._frame_done(task, None, e)
+                continue
+            if r is park:
+                if task._state == RUNNING:   # pending exception, or PARK out of place
+                    task._state = READY
+                    append(task)
+                continue
+            if type(r) is gentype:
+                callers = task._callers
+                if callers is None:
+                    task._callers = [task._gen]
+                else:
+                    callers.append(task._gen)
+                task._gen = r
+                task._value = None
+            else:
+                task._value = r
+            state = task._state
+            if state == RUNNING:
+                task._state = READY
+                append(task)
+            elif state == PARKED:     # parked by a call it did not yield
+                self._unpark_quietly(task)
+                task._state = READY
+                append(task)
+        self._cur = None
+
+    def _dispatch(self, ev):
+        timeouts = self._timeouts
+        handlers = self._handlers
+        for i in range(0, len(ev), 4):
+            tok = ev[i]
+            kind = ev[i + 1]
+            if kind == _EV_TIMER:
+                task = timeouts.pop(tok, None)
+                if task is not None:
+                    task._tid = 0
+                    self._fire_timeout(task)
+                    continue
+            elif kind == _EV_WAKEUP:
+                continue
+            fn = handlers.get(tok)
+            if fn is not None:
+                try:
+                    fn(kind, ev[i + 2], ev[i + 3])
+                except Exception:
+                    logger.error("pycos: event handler %r failed\n%s", fn, traceback.format_exc())
+
+    # ---- the task stack -------------------------------------------------
+
+    def _frame_done(self, task, value, exc):
+        """The top generator of ``task`` returned ``value`` or raised ``exc``."""
+        callers = task._callers
+        if callers:
+            task._gen = callers.pop()
+            if exc is None:
+                task._value = value
+            elif task._exc is not _TERMINATE:
+                if task._exc is not None:
+                    task._excq.insert(0, task._exc)
+                task._exc = exc
+            self._requeue(task)
+            if not callers and task._swap is not None and task._hot_swappable:
+                self._deliver_swap(task)
+            return
+        if (exc is not None and type(exc) is HotSwapException and task._hot_swappable
+                and exc.args and type(exc.args[0]) is GeneratorType):
+            self._swap_in(task, exc.args[0])
+            return
+        if exc is None:
+            self._finish(task, value, MonitorStatus(task, StopIteration, value))
+        else:
+            text = _format_exc(exc)
+            logger.warning("uncaught exception in task %s:\n%s", task, text)
+            status = MonitorStatus(task, type(exc), text)
+            self._finish(task, status, status)
+
+    def _requeue(self, task):
+        state = task._state
+        if state == RUNNING:
+            task._state = READY
+            self._ready.append(task)
+        elif state == PARKED:
+            self._unpark_quietly(task)
+            task._state = READY
+            self._ready.append(task)
+
+    def _close_task(self, task):
+        """Terminate: GeneratorExit into every frame, top first."""
+        gens = [task._gen] + list(reversed(task._callers or ()))
+        task._callers = None
+        for gen in gens:
+            try:
+                gen.close()
+            except BaseException as e:
+                logger.warning("closing task %s raised:\n%s", task, _format_exc(e))
+        value = task._value
+        self._finish(task, value, MonitorStatus(task, StopIteration, value))
+
+    def _finish(self, task, result, status):
+        task._state = DONE
+        task._gen = None
+        task._callers = None
+        task._exc = None
+        task._excq = None
+        task._result = result
+        task._msgs = None
+        if task._swap is not None:
+            task._swap = None
+        self._tasks.pop(task._id, None)
+        for name in task._names or ():
+            if self._rtasks.get(name) is task:
+                del self._rtasks[name]
+        monitors = task._monitors
+        if monitors:
+            task._monitors = None
+            for monitor in monitors:
+                if monitor.send(status) < 0:
+                    logger.debug("monitor %s of %s is gone", monitor, task)
+        fq = task._finishq
+        if fq is not None:
+            task._finishq = None
+            while fq:
+                waiter = fq.popleft()
+                self._unpark(waiter, result)
+        with self._lock:
+            ev = task._tevent
+            task._tevent = True   # done; value() need not wait
+            if not task._daemon:
+                self._nondaemon -= 1
+                if self._nondaemon == 0:
+                    self._idle.notify_all()
+        if ev is not None and ev is not True:
+            ev.set()
+
+    def _swap_in(self, task, gen):
+        """Hot swap accepted: ``gen`` replaces the task's generator."""
+        task._gen = gen
+        task._name = getattr(gen, "__name__", task._name)
+        task._value = None
+        task._exc = None
+        del task._excq[:]
+        task._swap = None
+        task._state = READY
+        self._ready.append(task)
+
+    def _deliver_swap(self, task):
+        gen = task._swap
+        task._swap = None
+        self._interrupt(task, HotSwapException(gen))
+
+    # ---- parking --------------------------------------------------------
+
+    def _park(self, task, timeout=None, alarm=None, cancel=None):
+        if task._exc is not None:      # an exception is due: do not block
+            if cancel is not None:
+                cancel(task, INTERRUPT)
+            return PARK
+        task._state = PARKED
+        task._cancel = cancel
+        task._alarm = alarm
+        task._wid += 1
+        if timeout is not None:
+            tok = next(self._tokens)
+            task._tok = tok
+            task._tid = self.loop.timer_after(timeout, tok)
+            self._timeouts[tok] = task
+        return PARK
+
+    def _clear_timer(self, task):
+        tid = task._tid
+        if tid:
+            task._tid = 0
+            self.loop.timer_cancel(tid)
+            self._timeouts.pop(task._tok, None)
+
+    def _unpark(self, task, value=None, wid=None):
+        if task._state != PARKED or (wid is not None and wid != task._wid):
+            return False
+        if task._tid:
+            self._clear_timer(task)
+        task._cancel = None
+        task._alarm = None
+        task._value = value
+        task._state = READY
+        self._ready.append(task)
+        return True
+
+    def _unpark_exc(self, task, exc, wid=None):
+        if task._state != PARKED or (wid is not None and wid != task._wid):
+            return False
+        if task._exc is None:
+            task._exc = exc
+        else:
+            task._excq.append(exc)
+        return self._unpark(task, None)
+
+    def _unpark_quietly(self, task):
+        """Withdraw a park without waking through the queue (used when the
+        task is already on its way to run)."""
+        if task._tid:
+            self._clear_timer(task)
+        cancel = task._cancel
+        task._cancel = None
+        task._alarm = None
+        if cancel is not None:
+            try:
+                cancel(task, INTERRUPT)
+            except Exception:
+                logger.error("pycos: cancel hook %r failed\n%s", cancel, traceback.format_exc())
+
+    def _fire_timeout(self, task):
+        if task._state != PARKED:
+            return
+        cancel = task._cancel
+        if cancel is not None:
+            task._cancel = None
+            try:
+                cancel(task, TIMEOUT)
+            except Exception:
+                logger.error("pycos: cancel hook %r failed\n%s", cancel, traceback.format_exc())
+            if task._state != PARKED:
+                return
+        alarm = task._alarm
+        task._alarm = None
+        task._value = alarm
+        task._state = READY
+        self._ready.append(task)
+
+    def _now_value(self, task, value):
+        """Complete the current call of running ``task`` with ``value``."""
+        task._value = value
+        task._state = READY
+        self._ready.append(task)
+        return PARK
+
+    def _interrupt(self, task, exc):
+        """Throw ``exc`` (or terminate) at the task's yield, waking it."""
+        if task._state == DONE:
+            return -1
+        if exc is _TERMINATE:
+            task._exc = _TERMINATE
+            del task._excq[:]
+        elif task._exc is _TERMINATE:
+            return 0
+        elif task._exc is None:
+            task._exc = exc
+        else:
+            task._excq.append(exc)
+        if task._state == PARKED:
+            self._unpark_quietly(task)
+            task._state = READY
+            self._ready.append(task)
+        return 0
+
+    def _sleep_cancel(self, task, reason):
+        pass
+
+    def _recv_cancel(self, task, reason):
+        pass
+
+    # ---- handlers and posting --------------------------------------------
+
+    def _new_token(self):
+        return next(self._tokens)
+
+    def _add_handler(self, fn):
+        tok = next(self._tokens)
+        self._handlers[tok] = fn
+        return tok
+
+    def _drop_handler(self, tok):
+        self._handlers.pop(tok, None)
+
+    def _post(self, fn, *args):
+        """Thread-safe: run ``fn(*args)`` on the loop thread soon."""
+        if self._stopped:
+            return False
+        self._inbox.append((fn, args))
+        if self._sleeping:
+            try:
+                self.loop.wakeup()
+            except (ValueError, OSError):   # closed meanwhile
+                return False
+        return True
+
+    def _call_sync(self, fn, *args):
+        """Run ``fn(*args)`` on the loop and return its result (any thread)."""
+        if self._on_loop() or self._stopped:
+            return fn(*args)
+        box = []
+        done = threading.Event()
+
+        def run():
+            try:
+                box.append((True, fn(*args)))
+            except BaseException as e:
+                box.append((False, e))
+            done.set()
+        if not self._post(run):
+            return fn(*args)
+        while not done.wait(0.1):
+            if self._stopped and not done.is_set():
+                return fn(*args)
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    # ---- tasks (called by Task) ------------------------------------------
+
+    def _admit(self, task):
+        if self._quit:
+            with self._lock:
+                task._state = DONE
+                task._tevent = True
+                if not task._daemon:
+                    self._nondaemon -= 1
+                    if self._nondaemon == 0:
+                        self._idle.notify_all()
+            return
+        self._tasks[task._id] = task
+        task._state = READY
+        self._ready.append(task)
+
+    def _new_task(self, task):
+        """Account for a new task (any thread) and schedule it."""
+        if self._stopped or self._quit:
+            raise RuntimeError("pycos scheduler %r has stopped; create a new one" % self)
+        with self._lock:
+            self._nondaemon += 1
+        if self._on_loop():
+            self._admit(task)
+        elif not self._post(self._admit, task):
+            raise RuntimeError("pycos scheduler %r has stopped" % self)
+
+    def _set_daemon(self, task, flag):
+        with self._lock:
+            if task._state == DONE or task._daemon == flag:
+                task._daemon = flag
+                return 0
+            task._daemon = flag
+            self._nondaemon += -1 if flag else 1
+            if self._nondaemon == 0:
+                self._idle.notify_all()
+        return 0
+
+    # ---- running, joining, stopping ------------------------------------------
+
+    def statistics(self):
+        """Counters: tasks, non_daemon, ready, timeouts, handlers, inbox, and
+        the reactor loop's own statistics under ``loop``."""
+        def collect():
+            stats = {
+                "tasks": len(self._tasks),
+                "non_daemon": self._nondaemon,
+                "ready": len(self._ready),
+                "timeouts": len(self._timeouts),
+                "handlers": len(self._handlers),
+                "inbox": len(self._inbox),
+                "external": self._external,
+                "virtual_time": self._virtual,
+                "embedded": self._embedded,
+            }
+            if not self.loop.closed:
+                stats["loop"] = self.loop.statistics()
+            return stats
+        return self._call_sync(collect)
+
+    def is_alive(self):
+        return not self._stopped
+
+    def now(self):
+        """The scheduler's clock in seconds (monotonic, or virtual)."""
+        return self.loop.now() / 1e9
+
+    def fileno(self):
+        """A descriptor that becomes readable when the scheduler has work
+        (posted calls, I/O).  Timers do not make it readable: also wake up
+        after :meth:`next_deadline`.  Raises OSError (ENOTSUP) on reactor
+        backends without a pollable descriptor (``poll``)."""
+        return self.loop.fileno()
+
+    def next_deadline(self):
+        """Seconds until :meth:`run_once` must be called again: 0.0 when
+        tasks are ready or calls are posted, the time to the next timer,
+        or None when only an event on :meth:`fileno` can create work."""
+        if self._ready or self._inbox or self._quit:
+            return 0.0
+        deadline = self.loop.next_deadline()
+        if deadline is None:
+            return None
+        if self._virtual and self._external == 0:
+            return 0.0
+        return max(0.0, (deadline - self.loop.now()) / 1e9)
+
+    def run_once(self, timeout=0):
+        """Embedded mode: run one round -- posted calls, every ready task
+        once, due timers and I/O -- waiting up to ``timeout`` seconds for
+        events when nothing is ready (None: until something happens)."""
+        if not self._embedded:
+            raise RuntimeError("run_once() is only for Pycos(embedded=True)")
+        if self._stopped:
+            raise RuntimeError("scheduler has stopped")
+        timeout = _check_timeout(timeout)
+        wait_ns = -1 if timeout is None else int(max(0.0, timeout) * 1e9)
+        ident = _get_ident()
+        prev = _by_thread.get(ident)
+        self._thread_ident = ident
+        _by_thread[ident] = self
+        try:
+            self._round(wait_ns)
+        finally:
+            if prev is None:
+                _by_thread.pop(ident, None)
+            else:
+                _by_thread[ident] = prev
+            self._sleeping = True
+
+    def _drive(self, pred, timeout):
+        """Embedded: run rounds in this thread until ``pred()`` or timeout."""
+        end = None if timeout is None else self.now() + timeout
+        while not pred():
+            if end is not None:
+                left = end - self.now()
+                if left <= 0:
+                    return False
+                wait = left
+                nd = self.next_deadline()
+                if nd is not None:
+                    wait = min(wait, nd)
+            else:
+                wait = self.next_deadline()
+            self.run_once(wait)
+        return True
+
+    def _wait_idle(self, timeout):
+        if self._embedded and not self._stopped:
+            return self._drive(lambda: self._nondaemon == 0, timeout)
+        with self._lock:
+            return self._idle.wait_for(lambda: self._nondaemon == 0 or self._stopped, timeout)
+
+    def _not_from_task(self, what):
+        if self._cur is not None and self._on_loop():
+            raise RuntimeError("%s() must be called from a thread, not from a task" % what)
+
+    def join(self, show_running=False, timeout=None):
+        """Wait (in a thread, not a task) until only daemon tasks remain;
+        False on timeout."""
+        self._not_from_task("join")
+        timeout = _check_timeout(timeout)
+        if show_running:
+            for task in self._call_sync(lambda: list(self._tasks.values())):
+                logger.info("waiting for %s%s", task, " (daemon)" if task._daemon else "")
+        return self._wait_idle(timeout)
+
+    def atexit(self, priority, func, *args, **kwargs):
+        """Call ``func(*args, **kwargs)`` when the scheduler finishes or is
+        terminated; higher ``priority`` first, equal priorities in order of
+        registration."""
+        if not callable(func):
+            raise TypeError("atexit function %r is not callable" % (func,))
+        with self._lock:
+            insort(self._atexit, (-priority, next(self._atexit_seq), func, args, kwargs))
+        return 0
+
+    def drop_atexit(self, priority, func):
+        """Forget ``func`` registered with ``priority``; -1 if it was not."""
+        with self._lock:
+            for i, item in enumerate(self._atexit):
+                if item[0] == -priority and item[2] == func:
+                    del self._atexit[i]
+                    return 0
+        return -1
+
+    def _run_atexit(self):
+        while True:
+            with self._lock:
+                if not self._atexit:
+                    return
+                _, _, func, args, kwargs = self._atexit.pop(0)
+            try:
+                func(*args, **kwargs)
+            except Exception:
+                logger.warning("atexit function %r failed:\n%s", func, traceback.format_exc())
+
+    def finish(self):
+        """Wait for all non-daemon tasks, run the atexit functions (highest
+        priority first), then stop.  From a thread, not a task."""
+        if self._stopped:
+            return
+        self._not_from_task("finish")
+        self._wait_idle(None)
+        self._run_atexit()
+        self._wait_idle(None)
+        self._stop()
+
+    def terminate(self):
+        """Make every task a daemon, run the atexit functions, close every
+        task's generators (their ``finally`` blocks run) and stop."""
+        if self._stopped:
+            return
+        self._not_from_task("terminate")
+
+        def all_daemons():
+            with self._lock:
+                for task in self._tasks.values():
+                    task._daemon = True
+                self._nondaemon = 0
+                self._idle.notify_all()
+        self._call_sync(all_daemons)
+        self._run_atexit()
+        self._stop()
+
+    def _stop(self):
+        if self._embedded:
+            if not self._stopped:
+                self._quit = True
+                self._shutdown()
+            return
+        self._quit = True
+        self._post(lambda: None)
+        if self._thread is not None and self._thread.ident != _get_ident():
+            self._thread.join()
+        self._stop_done.wait()
+
+    def _shutdown(self):
+        """On the loop thread: close what is left, close the loop."""
+        self._quit = True
+        prev_ident = self._thread_ident
+        _by_thread[_get_ident()] = self
+        try:
+            for task in list(self._tasks.values()):
+                self._cur = task
+                task._exc = None
+                task._state = RUNNING
+                self._unpark_quietly(task)
+                gens = [task._gen] + list(reversed(task._callers or ()))
+                for gen in gens:
+                    try:
+                        gen.close()
+                    except BaseException as e:
+                        logger.warning("closing task %s raised:\n%s", task, _format_exc(e))
+                task._callers = None
+                task._monitors = None
+                self._finish(task, task._value, None)
+            self._cur = None
+            self._stopped = True
+            # posted calls that arrived meanwhile: run what is harmless
+            for _ in range(3):
+                if not self._inbox:
+                    break
+                self._drain_inbox()
+            self._tasks.clear()
+            self._timeouts.clear()
+            self._handlers.clear()
+            self._ready.clear()
+            self.loop.close()
+        finally:
+            if self._embedded:
+                _by_thread.pop(_get_ident(), None)
+            self._thread_ident = prev_ident
+            try:
+                _atexit_mod.unregister(self._at_interpreter_exit)
+            except Exception:
+                pass
+            self._discard()
+            with self._lock:
+                self._nondaemon = 0
+                self._idle.notify_all()
+            self._stop_done.set()
+
+    def _discard(self):
+        pass
+
+    def _at_interpreter_exit(self):
+        if not self._stopped:
+            self.finish()
+
+
+class Pycos(Scheduler, metaclass=Singleton):
+    """The per-process scheduler: ``Pycos()`` and ``Pycos.instance()`` return
+    the same object, created on first use (first Task, Channel...).  After
+    ``finish()``/``terminate()`` the next ``Pycos()`` makes a fresh one.
+
+    Keywords (only the call that creates the instance uses them):
+    ``embedded=True`` -- no own thread, the host drives it with
+    ``fileno()``/``run_once()``/``next_deadline()``; ``virtual_time=True`` --
+    simulated time for tests; ``backend`` -- reactor backend name.
+    """
+
+    def _discard(self):
+        Singleton.discard(type(self), self)
+
+    def _singleton_check(self, embedded=None, virtual_time=None, backend=None, name=None):
+        wanted = {"embedded": embedded, "virtual_time": virtual_time, "backend": backend}
+        have = {"embedded": self._embedded, "virtual_time": self._virtual,
+                "backend": self.loop.backend if not self._stopped else None}
+        for key, value in wanted.items():
+            if value is not None and (bool(value) if key != "backend" else value) != have[key]:
+                raise RuntimeError("Pycos() already exists with %s=%r; finish() or terminate() "
+                                   "it before asking for %s=%r" % (key, have[key], key, value))

@@ -1,0 +1,171 @@
+"""Small value objects shared by every layer.
+
+Nothing here knows about the scheduler: these are the plain data types that
+travel in messages (MonitorStatus), name places (Location), bag attributes
+(Struct), make one-per-process classes (Singleton) and turn objects into
+bytes (serialize).  Keeping them apart lets netpycos pickle them without
+pulling in the kernel.
+"""
+
+import pickle
+import socket
+import threading
+
+__all__ = ["MonitorStatus", "HotSwapException", "Location", "Singleton", "Struct",
+           "serialize", "deserialize", "unserialize"]
+
+
+class MonitorStatus(object):
+    """What a monitor receives when a task it observes ends.
+
+    ``info`` is the task; ``type`` and ``value`` say how it ended:
+
+    * normal exit: ``(StopIteration, return value)``;
+    * uncaught exception: ``(exception class, traceback text)``;
+    * terminated: ``(StopIteration, the task's current value)``.
+
+    The same object is the value (``Task.value()``/``finish()``) of a task
+    that died of an uncaught exception.
+    """
+
+    __slots__ = ("info", "type", "value")
+
+    def __init__(self, info, type, value=None):
+        self.info = info
+        self.type = type
+        self.value = value
+
+    def __repr__(self):
+        name = getattr(self.type, "__name__", self.type)
+        return "MonitorStatus(%r, %s, %r)" % (self.info, name, self.value)
+
+    def __getstate__(self):
+        return (self.info, self.type, self.value)
+
+    def __setstate__(self, state):
+        self.info, self.type, self.value = state
+
+
+class HotSwapException(Exception):
+    """Thrown into a hot-swappable task at its yield: ``args[0]`` is the new
+    generator.  Letting it propagate accepts the swap; catching it refuses."""
+
+
+class Location(object):
+    """Where a scheduler listens: ``addr`` (numeric IP) and ``port``."""
+
+    __slots__ = ("addr", "port")
+
+    def __init__(self, host, tcp_port):
+        if not isinstance(host, str) or not host:
+            raise TypeError("host must be a non-empty str, not %r" % (host,))
+        self.addr = self._numeric(host)
+        self.port = int(tcp_port)
+
+    @staticmethod
+    def _numeric(host):
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.inet_pton(family, host)
+                return host
+            except (OSError, ValueError):
+                pass
+        return socket.getaddrinfo(host, 0, 0, socket.SOCK_STREAM)[0][4][0]
+
+    def __eq__(self, other):
+        return isinstance(other, Location) and self.port == other.port and self.addr == other.addr
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash((self.addr, self.port))
+
+    def __repr__(self):
+        return "%s:%s" % (self.addr, self.port)
+
+    def __getstate__(self):
+        return (self.addr, self.port)
+
+    def __setstate__(self, state):
+        self.addr, self.port = state
+
+
+class Singleton(type):
+    """Metaclass: ``Cls()`` makes one instance and then keeps returning it.
+
+    ``Cls.instance(*args)`` is the same as ``Cls(*args)``; ``Cls.discard()``
+    forgets the instance so the next call makes a fresh one.  Arguments of
+    later calls are passed to the instance's ``_singleton_check`` (if it has
+    one), which may refuse them when they contradict how it was made.  Each class
+    (subclasses included) has its own instance.  Creation is thread-safe.
+    """
+
+    _memo = {}
+    _lock = threading.RLock()
+
+    def __call__(cls, *args, **kwargs):
+        inst = Singleton._memo.get(cls)
+        if inst is None:
+            with Singleton._lock:
+                inst = Singleton._memo.get(cls)
+                if inst is None:
+                    inst = super(Singleton, cls).__call__(*args, **kwargs)
+                    Singleton._memo[cls] = inst
+                    return inst
+        if args or kwargs:
+            check = getattr(inst, "_singleton_check", None)
+            if check is not None:
+                check(*args, **kwargs)
+        return inst
+
+    def instance(cls, *args, **kwargs):
+        return cls(*args, **kwargs)
+
+    def discard(cls, inst=None):
+        """Forget the instance (only if it is ``inst``, when given)."""
+        with Singleton._lock:
+            if inst is None or Singleton._memo.get(cls) is inst:
+                Singleton._memo.pop(cls, None)
+
+    def existing(cls):
+        """The instance if one exists, else None (never creates one)."""
+        return Singleton._memo.get(cls)
+
+    # the original's name for discard
+    empty = discard
+
+
+class Struct(object):
+    """An attribute bag: ``Struct(a=1, b=2).a == 1``."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+    def __setattr__(self, name, value):
+        self.__dict__[name] = value
+
+    def __eq__(self, other):
+        return isinstance(other, Struct) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = None
+
+    def __repr__(self):
+        return "Struct(%s)" % ", ".join("%s=%r" % kv for kv in sorted(self.__dict__.items()))
+
+
+def serialize(obj):
+    """Pickle ``obj`` with the protocol in ``pycos.config``."""
+    from pycos import config
+    return pickle.dumps(obj, config.PickleProtocolVersion)
+
+
+def deserialize(data):
+    """Inverse of :func:`serialize`.  Only for data from trusted peers."""
+    return pickle.loads(data)
+
+
+unserialize = deserialize

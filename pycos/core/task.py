@@ -1,0 +1,491 @@
+"""Task: the user's handle on a generator run by a scheduler.
+
+A Task holds the state the kernel (:mod:`pycos.core.scheduler`) steps --
+the generator stack, the value or exception to deliver next, the park
+bookkeeping -- plus what belongs to the task as a whole: its message queue,
+monitors, daemon flag, hot-swap request, and the result.  The methods are
+thin: each checks its arguments precisely, then either acts directly (on the
+loop thread) or posts itself to the loop (from another thread).
+
+Calls a task makes on *itself* (sleep, receive) return :data:`PARK` after
+parking it or arranging its next value; the task yields that, and the kernel
+knows not to reschedule it.  Calls on *other* tasks (send, resume, throw,
+terminate, hot_swap) never block and return 0 (done), or -1 (invalid target).
+"""
+
+import inspect
+from collections import deque
+from types import GeneratorType
+
+from pycos.core.log import logger
+from pycos.core.scheduler import PARK, Pycos, _check_timeout, _TERMINATE, DONE, PARKED
+
+__all__ = ["Task"]
+
+_param_cache = {}
+
+
+def _task_param(target):
+    """Where ``target`` takes ``task=``: (True, positional index or -1 for
+    keyword-only) if it has a ``task`` parameter with a default, else
+    (False, 0).  Cached per code object."""
+    func = getattr(target, "__func__", target)
+    code = getattr(func, "__code__", None)
+    shift = 1 if func is not target else 0
+    if code is not None and hasattr(func, "__defaults__"):
+        hit = _param_cache.get(code)
+        if hit is None:
+            argc = code.co_argcount
+            defaults = func.__defaults__ or ()
+            names = code.co_varnames[argc - len(defaults):argc]
+            kwdefaults = func.__kwdefaults__ or {}
+            if "task" in names:
+                hit = (True, code.co_varnames.index("task"))
+            elif "task" in kwdefaults:
+                hit = (True, -1)
+            else:
+                hit = (False, 0)
+            _param_cache[code] = hit
+        if hit[0] and hit[1] >= 0:
+            return True, hit[1] - shift
+        return hit
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return False, 0
+    p = sig.parameters.get("task")
+    if p is None or p.default is inspect.Parameter.empty:
+        return False, 0
+    if p.kind == p.KEYWORD_ONLY:
+        return True, -1
+    if p.kind == p.POSITIONAL_OR_KEYWORD:
+        return True, list(sig.parameters).index("task")
+    return False, 0
+
+
+def _make_generator(task, args, kwargs):
+    """Parse ``Task(target, *args, **kw)`` / ``Task(target=, args=, kwargs=)``
+    and call the target; returns the generator."""
+    if args:
+        target, args = args[0], args[1:]
+    else:
+        if "target" not in kwargs:
+            raise TypeError("Task() needs a generator function as its first argument")
+        kwargs = dict(kwargs)
+        target = kwargs.pop("target")
+        args = tuple(kwargs.pop("args", ()))
+        kwargs = dict(kwargs.pop("kwargs", kwargs))
+    if not inspect.isgeneratorfunction(target):
+        name = getattr(target, "__qualname__", None) or repr(target)
+        raise TypeError("%s is not a generator function (a task's target must "
+                        "contain 'yield')" % name)
+    inject, index = _task_param(target)
+    if inject and "task" not in kwargs and (index < 0 or len(args) <= index):
+        kwargs["task"] = task
+    gen = target(*args, **kwargs)
+    if type(gen) is not GeneratorType:
+        raise TypeError("%r did not return a generator" % (target,))
+    return gen
+
+
+class Task(object):
+    """A task running generator function ``target`` on the scheduler.
+
+    ``Task(target, *args, **kwargs)`` (or ``Task(target=f, args=(),
+    kwargs={})``) calls ``target`` and schedules the generator at once.  If
+    ``target`` has a parameter ``task`` with a default, the new Task is
+    passed as ``task=``.  See docs/tasks.md.
+    """
+
+    __slots__ = (
+        # kernel state
+        "_gen", "_callers", "_value", "_exc", "_excq", "_state", "_cancel", "_alarm",
+        "_tid", "_tok", "_wid", "_sched",
+        # task-level state
+        "_id", "_name", "_msgs", "_monitors", "_daemon", "_swap", "_hot_swappable",
+        "_result", "_finishq", "_tevent", "_names", "_location", "__weakref__",
+    )
+
+    @classmethod
+    def _default_scheduler(cls):
+        return Pycos.instance()
+
+    def __init__(self, *args, **kwargs):
+        sched = self._default_scheduler()
+        self._sched = sched
+        self._state = None
+        self._gen = None
+        gen = _make_generator(self, args, kwargs)
+        self._gen = gen
+        self._callers = None
+        self._value = None
+        self._exc = None
+        self._excq = []
+        self._cancel = None
+        self._alarm = None
+        self._tid = 0
+        self._tok = 0
+        self._wid = 0
+        self._id = next(sched._ids)
+        self._name = gen.__name__
+        self._msgs = deque()
+        self._monitors = None
+        self._daemon = False
+        self._swap = None
+        self._hot_swappable = False
+        self._result = None
+        self._finishq = None
+        self._tevent = None
+        self._names = None
+        self._location = None
+        sched._new_task(self)
+
+    # ---- identity -------------------------------------------------------
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def location(self):
+        return self._location if self._location is not None else self._sched.location
+
+    @classmethod
+    def scheduler(cls):
+        return Pycos.instance()
+
+    def __repr__(self):
+        s = "%s/%s" % (self._name, self._id)
+        if self._location is not None:
+            s += "@%s" % (self._location,)
+        return s
+
+    def __eq__(self, other):
+        if self is other:
+            return True
+        if not isinstance(other, Task) or self._location is None or other._location is None:
+            return False
+        return self._id == other._id and self._location == other._location
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        if self._location is None:
+            return id(self) >> 4
+        return hash((self._id, self._location))
+
+    def is_alive(self):
+        """True until the task has ended."""
+        return self._state != DONE
+
+    # ---- helpers --------------------------------------------------------
+
+    def _current(self, what):
+        """Check that ``self`` is the task running now; None if so, else -1
+        (logged), like the original."""
+        sched = self._sched
+        if sched._cur is not self or not sched._on_loop():
+            logger.warning("%s() is only valid on the current task (%s is not running)",
+                           what, self)
+            return -1
+        return None
+
+    def _post_or_run(self, fn, *args):
+        sched = self._sched
+        if sched._on_loop():
+            return fn(*args)
+        if self._state == DONE:
+            return -1
+        return 0 if sched._post(fn, *args) else -1
+
+    # ---- sleeping and waking --------------------------------------------
+
+    def suspend(self, timeout=None, alarm_value=None):
+        """[y] Suspend the current task until :meth:`resume` (its value) or
+        ``timeout`` seconds (``alarm_value``)."""
+        bad = self._current("suspend")
+        if bad is not None:
+            return bad
+        timeout = _check_timeout(timeout)
+        sched = self._sched
+        if timeout is not None and timeout <= 0:
+            return sched._now_value(self, alarm_value)
+        return sched._park(self, timeout, alarm_value, sched._sleep_hook)
+
+    sleep = suspend
+
+    def resume(self, update=None):
+        """[y?] Wake the task from :meth:`suspend` with ``update``.  A resume
+        to a task that is not suspended is dropped (returns 0); -1 if the task
+        has ended."""
+        return self._post_or_run(self._resume, update)
+
+    wakeup = resume
+
+    def _resume(self, update):
+        if self._state == DONE:
+            return -1
+        sched = self._sched
+        if self._state == PARKED and self._cancel is sched._sleep_hook:
+            sched._unpark(self, update)
+        return 0
+
+    # ---- messages -------------------------------------------------------
+
+    def send(self, message):
+        """[y?] Queue ``message`` for the task (or hand it to a waiting
+        receive).  0, or -1 if the task has ended.  Thread-safe."""
+        return self._post_or_run(self._deliver_msg, message)
+
+    def _deliver_msg(self, message):
+        if self._state == DONE:
+            return -1
+        sched = self._sched
+        if self._state == PARKED and self._cancel is sched._recv_hook:
+            sched._unpark(self, message)
+        else:
+            self._msgs.append(message)
+        return 0
+
+    def deliver(self, message, timeout=None):
+        """[y] Send with acknowledgement: 1 delivered/queued, 0 timeout
+        (remote), -1 invalid target."""
+        _check_timeout(timeout)
+        return 1 if self.send(message) == 0 else -1
+
+    def receive(self, timeout=None, alarm_value=None):
+        """[y] The oldest queued message, waiting up to ``timeout`` seconds
+        (None: no limit, 0: poll); ``alarm_value`` on timeout."""
+        bad = self._current("receive")
+        if bad is not None:
+            return bad
+        timeout = _check_timeout(timeout)
+        sched = self._sched
+        msgs = self._msgs
+        if msgs:
+            return sched._now_value(self, msgs.popleft())
+        if timeout is not None and timeout <= 0:
+            return sched._now_value(self, alarm_value)
+        return sched._park(self, timeout, alarm_value, sched._recv_hook)
+
+    recv = receive
+
+    # ---- exceptions and termination -------------------------------------
+
+    def throw(self, *args):
+        """Raise an exception at the task's current yield (waking it).
+        ``throw(exc)``, ``throw(type[, value[, tb]])`` or ``throw(exc_info)``.
+        0, or -1 for bad arguments or an ended task."""
+        if len(args) == 1 and isinstance(args[0], tuple):
+            args = args[0]
+        if not args or len(args) > 3:
+            logger.warning("throw: expected an exception, got %r", args)
+            return -1
+        first = args[0]
+        try:
+            if isinstance(first, BaseException):
+                exc = first
+            elif isinstance(first, type) and issubclass(first, BaseException):
+                value = args[1] if len(args) > 1 else None
+                if isinstance(value, first):
+                    exc = value
+                elif value is None:
+                    exc = first()
+                elif isinstance(value, tuple):
+                    exc = first(*value)
+                else:
+                    exc = first(value)
+            else:
+                logger.warning("throw: %r is not an exception", first)
+                return -1
+            if len(args) > 2 and args[2] is not None:
+                exc = exc.with_traceback(args[2])
+        except Exception as e:
+            logger.warning("throw: cannot build exception from %r: %s", args, e)
+            return -1
+        return self._post_or_run(self._sched._interrupt, self, exc)
+
+    def terminate(self):
+        """Make the task end: GeneratorExit at its yield point in every frame
+        (their ``finally`` blocks run).  0, or -1 if it has already ended."""
+        return self._post_or_run(self._sched._interrupt, self, _TERMINATE)
+
+    # ---- results --------------------------------------------------------
+
+    def value(self, timeout=None):
+        """[thread] Wait until the task ends and return its value (None on
+        timeout).  Not from a task (use ``yield task.finish()``)."""
+        sched = self._sched
+        timeout = _check_timeout(timeout)
+        if sched._on_loop() and sched._cur is not None:
+            raise RuntimeError("Task.value() blocks the thread; from a task use "
+                               "'yield task.finish()'")
+        if sched._embedded and sched._on_loop():
+            if not sched._drive(lambda: self._state == DONE, timeout):
+                return None
+            return self._result
+        import threading
+        with sched._lock:
+            ev = self._tevent
+            if ev is True:
+                return self._result
+            if ev is None:
+                ev = self._tevent = threading.Event()
+        if ev.wait(timeout):
+            return self._result
+        return None
+
+    def finish(self, timeout=None):
+        """[y] From another task: wait until this task ends and return its
+        value (None on timeout).  ``yield task()`` is the same."""
+        sched = self._sched
+        cur = sched._cur if sched._on_loop() else None
+        if cur is None:
+            raise RuntimeError("Task.finish() must be used in a task as "
+                               "'yield task.finish()'; threads use task.value()")
+        if cur is self:
+            raise RuntimeError("task %s cannot wait for itself to finish" % self)
+        timeout = _check_timeout(timeout)
+        if self._state == DONE:
+            return sched._now_value(cur, self._result)
+        if timeout is not None and timeout <= 0:
+            return sched._now_value(cur, None)
+        fq = self._finishq
+        if fq is None:
+            fq = self._finishq = deque()
+        fq.append(cur)
+        return sched._park(cur, timeout, None, self._finish_cancel)
+
+    __call__ = finish
+
+    def _finish_cancel(self, waiter, reason):
+        fq = self._finishq
+        if fq is not None:
+            try:
+                fq.remove(waiter)
+            except ValueError:
+                pass
+
+    # ---- monitoring -----------------------------------------------------
+
+    def monitor(self, observe):
+        """[y] Make this task a monitor of ``observe``: when ``observe`` ends,
+        this task receives a :class:`MonitorStatus` message.  0 or -1."""
+        if not isinstance(observe, Task):
+            logger.warning("monitor: %r is not a task", observe)
+            return -1
+        return observe.notify(self)
+
+    def notify(self, monitor):
+        """The reverse of :meth:`monitor`: ``monitor`` will be told when this
+        task ends.  0 or -1."""
+        if not isinstance(monitor, Task):
+            logger.warning("notify: monitor %r is not a task", monitor)
+            return -1
+        if self._state == DONE:
+            return -1
+        return self._post_or_run(self._add_monitor, monitor)
+
+    def _add_monitor(self, monitor):
+        if self._state == DONE:
+            return -1
+        if self._monitors is None:
+            self._monitors = {}
+        self._monitors[monitor] = None
+        return 0
+
+    # ---- daemon, hot swap -----------------------------------------------
+
+    def set_daemon(self, flag=True):
+        """Daemon tasks do not keep join()/finish()/interpreter exit waiting."""
+        return self._sched._set_daemon(self, bool(flag))
+
+    def hot_swappable(self, flag):
+        """Called by the task itself: allow (True) or refuse hot swapping.
+        A swap requested earlier is applied now when possible."""
+        bad = self._current("hot_swappable")
+        if bad is not None:
+            return bad
+        self._hot_swappable = bool(flag)
+        if flag and self._swap is not None and not self._callers:
+            self._sched._deliver_swap(self)
+        return 0
+
+    def hot_swap(self, target, *args, **kwargs):
+        """Ask the task to replace its generator with ``target(*args, **kw)``
+        (see docs/tasks.md for the rules).  0, or -1 if ``target`` is not a
+        generator function or the task has ended."""
+        if self._state == DONE:
+            return -1
+        try:
+            gen = _make_generator(self, (target,) + args, kwargs)
+        except TypeError as e:
+            logger.warning("hot_swap: %s", e)
+            return -1
+        return self._post_or_run(self._request_swap, gen)
+
+    def _request_swap(self, gen):
+        if self._state == DONE:
+            return -1
+        self._swap = gen
+        if self._hot_swappable and not self._callers:
+            # thrown in at the task's yield (its next one, if it is running)
+            self._sched._deliver_swap(self)
+        return 0
+
+    # ---- names ------------------------------------------------------------
+
+    def register(self, name=None):
+        """Register under ``name`` (default: the task's name) so that
+        ``Task.locate(name)`` finds it.  0, or -1 if the name is taken."""
+        if self._location is not None:
+            return -1
+        if name is None:
+            name = self._name
+        if not isinstance(name, str) or not name:
+            raise TypeError("task name must be a non-empty str, not %r" % (name,))
+        return self._sched._call_sync(self._register, name)
+
+    def _register(self, name):
+        reg = self._sched._rtasks
+        cur = reg.get(name)
+        if self._state == DONE or (cur is not None and cur is not self and cur._state != DONE):
+            return -1
+        reg[name] = self
+        if self._names is None:
+            self._names = []
+        self._names.append(name)
+        return 0
+
+    def unregister(self, name=None):
+        if self._location is not None:
+            return -1
+        if name is None:
+            name = self._name
+        return self._sched._call_sync(self._unregister, name)
+
+    def _unregister(self, name):
+        reg = self._sched._rtasks
+        if reg.get(name) is not self:
+            return -1
+        del reg[name]
+        if self._names and name in self._names:
+            self._names.remove(name)
+        return 0
+
+    @staticmethod
+    def locate(name, location=None, timeout=None):
+        """[y] The task registered as ``name`` (None if there is none).
+        Without networking only this process is searched."""
+        _check_timeout(timeout)
+        sched = Pycos.instance()
+        if location is not None and location not in sched._locations:
+            return None
+        task = sched._rtasks.get(name)
+        if task is not None and task._state == DONE:
+            task = None
+        cur = Pycos.cur_task()
+        if cur is not None and cur._sched is sched:
+            return sched._now_value(cur, task)
+        return task

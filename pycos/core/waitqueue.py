@@ -1,0 +1,88 @@
+"""WaitQueue: the one FIFO wait queue under every primitive.
+
+Locks, semaphores, events, conditions and channels all need the same thing:
+"park the current task here, maybe with a timeout; later wake the oldest one
+(or all) with a value".  Doing that once, correctly, means every primitive
+gets FIFO fairness, timeouts, and correct cleanup when a waiter is
+interrupted (thrown at, terminated, hot-swapped) for free -- and each
+primitive shrinks to its own bookkeeping.  (The idea is trio's ParkingLot.)
+
+A waiter leaves the queue in exactly one of three ways: :meth:`unpark` pops
+it and wakes it with a value; its timeout fires (it wakes with the queue's
+timeout value, usually False); or it is interrupted.  In the last two cases
+the scheduler calls the queue's cancel hook, which drops the task.  The
+queue is an ``OrderedDict`` keyed by the task id, so removal from the middle
+and popping the oldest are both O(1).
+
+A WaitQueue never blocks anything itself and never imports the scheduler
+class: it talks to the task's scheduler through ``task._sched``.
+"""
+
+from collections import OrderedDict
+
+from pycos.core.scheduler import PARKED, Scheduler
+
+__all__ = ["WaitQueue", "current_task"]
+
+
+def current_task(what):
+    """The running task, or RuntimeError naming the call ``what``."""
+    task = Scheduler.cur_task()
+    if task is None:
+        raise RuntimeError("%s must be used in a task, as 'yield %s'" % (what, what))
+    return task
+
+
+class WaitQueue(object):
+    """A FIFO of parked tasks: park / unpark / unpark_all / cancel."""
+
+    __slots__ = ("_waiters", "_hook")
+
+    def __init__(self):
+        self._waiters = OrderedDict()
+        self._hook = self._cancel
+
+    def __len__(self):
+        return len(self._waiters)
+
+    def __bool__(self):
+        return bool(self._waiters)
+
+    def park(self, task, timeout=None, alarm=False):
+        """Park the running ``task`` at the end of the queue; the task must
+        yield the return value.  It resumes with what :meth:`unpark` gives,
+        or ``alarm`` after ``timeout`` seconds."""
+        self._waiters[task._id] = task
+        return task._sched._park(task, timeout, alarm, self._hook)
+
+    def _cancel(self, task, reason):
+        self._waiters.pop(task._id, None)
+
+    def unpark(self, value=True):
+        """Wake the oldest waiter with ``value``; returns it (None if empty)."""
+        waiters = self._waiters
+        while waiters:
+            _, task = waiters.popitem(last=False)
+            if task._state == PARKED and task._sched._unpark(task, value):
+                return task
+        return None
+
+    def unpark_all(self, value=True):
+        """Wake every waiter (oldest first) with ``value``; returns how many."""
+        n = 0
+        while self.unpark(value) is not None:
+            n += 1
+        return n
+
+    def cancel(self, task):
+        """Remove ``task`` without waking it; True if it was waiting here."""
+        return self._waiters.pop(task._id, None) is not None
+
+    def peek(self):
+        """The oldest waiter, or None."""
+        for task in self._waiters.values():
+            return task
+        return None
+
+    def statistics(self):
+        return {"waiters": len(self._waiters)}

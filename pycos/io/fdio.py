@@ -1,0 +1,263 @@
+"""The machinery under AsyncSocket and AsyncFile: one descriptor, at most one
+pending read-side and one write-side operation, tasks parked on them.
+
+How a call runs
+---------------
+
+A call such as ``data = yield sock.recv(4096)`` submits the operation to the
+reactor with a fresh integer token.  Most of the time it completes *inline*:
+the method returns the data itself, the task yields it and the kernel hands
+it straight back (a plain value).  Otherwise the reactor says PENDING; only
+then is the token given a handler and the task parked (with the descriptor's
+timeout, if any).  The completion event calls the handler, which turns the
+reactor's result into the value (or exception) the task wakes with.
+
+Timeouts and interruptions use the kernel's one timeout mechanism: the park
+carries a cancel hook.  On a timeout the hook asks the reactor how far the
+operation got (``pending_done``), cancels it, and wakes the task with the
+partial result or ``socket.timeout``.  On an interruption (throw,
+terminate) it only cancels.  A cancelled operation's handler is dropped
+with it, so its late ``-ECANCELED`` event finds nobody, and tokens are never
+reused, so a late event can never be mistaken for a newer operation.
+
+Closing wakes everyone: a reader gets what it had (or ``b''``), a writer
+``OSError(EBADF)``; then the descriptor is forgotten by the reactor before
+it is closed.
+
+A descriptor is bound to the scheduler of the first task that uses it.
+"""
+
+import errno
+import socket
+
+from pycos import reactor
+from pycos.core.scheduler import PARK, TIMEOUT, _by_thread, _get_ident
+from pycos.reactor import PENDING, READ, WRITE
+
+__all__ = ["FDIO"]
+
+_timeout_exc = socket.timeout
+
+
+def _current():
+    """(scheduler, task) of the calling task; a clear error outside one."""
+    sched = _by_thread.get(_get_ident())
+    task = sched._cur if sched is not None else None
+    if task is None:
+        raise RuntimeError("this pycos call must be made (with yield) from a task; "
+                           "use blocking=True for plain threads")
+    return sched, task
+
+
+class _Side(object):
+    """State of one side (read or write) of a descriptor."""
+
+    __slots__ = ("task", "tok", "kind", "buf", "extra", "handler", "cancel")
+
+    def __init__(self):
+        self.task = None
+
+
+class FDIO(object):
+    """Base of AsyncSocket and AsyncFile: a non-blocking descriptor driven
+    by the reactor.  Subclasses turn completions into values with
+    ``_read_value(kind, buf, n, extra)``."""
+
+    def _fdio_init(self, fd):
+        self._fd = fd
+        self._sched = None
+        self._loop = None
+        self._timeout = None
+        self._rd = _Side()
+        self._wr = _Side()
+        self._rd.handler = self._on_read
+        self._wr.handler = self._on_write
+        self._rd.cancel = self._cancel_read
+        self._wr.cancel = self._cancel_write
+
+    # -- binding --
+
+    def _bind(self, sched):
+        if self._sched is None:
+            if self._fd < 0:
+                raise OSError(errno.EBADF, "I/O on a closed descriptor")
+            self._sched = sched
+            self._loop = sched.loop
+            return
+        raise RuntimeError("%r is used by the tasks of scheduler %r; it cannot be used from "
+                           "another scheduler" % (self, self._sched))
+
+    # -- timeouts --
+
+    def settimeout(self, timeout):
+        """Timeout in seconds for each operation (None: wait forever)."""
+        if timeout is not None:
+            timeout = float(timeout)
+            if timeout != timeout or timeout < 0:
+                raise ValueError("timeout must be None or a non-negative number")
+        self._timeout = timeout
+
+    def gettimeout(self):
+        return self._timeout
+
+    # -- submitting --
+
+    def _busy(self, what):
+        return RuntimeError("%s: another task's %s is pending on this descriptor "
+                            "(one read and one write at a time)" % (self, what))
+
+    def _read(self, kind, buf, submit, extra=None, timeout=False):
+        """Run a read-side operation; ``submit(loop, tok)`` starts it in the
+        reactor.  Returns the value inline, or PARK with the task parked."""
+        sched, task = _current()
+        if sched is not self._sched:
+            self._bind(sched)
+        side = self._rd
+        if side.task is not None:
+            raise self._busy("read")
+        tok = next(sched._tokens)
+        r = submit(self._loop, tok)
+        if r != PENDING:
+            return self._read_value(kind, buf, r, extra)
+        side.task = task
+        side.tok = tok
+        side.kind = kind
+        side.buf = buf
+        side.extra = extra
+        sched._handlers[tok] = side.handler
+        return sched._park(task, self._timeout if timeout is False else timeout, None,
+                           side.cancel)
+
+    def _write(self, kind, submit, extra=None, timeout=False):
+        sched, task = _current()
+        if sched is not self._sched:
+            self._bind(sched)
+        side = self._wr
+        if side.task is not None:
+            raise self._busy("write")
+        tok = next(sched._tokens)
+        r = submit(self._loop, tok)
+        if r != PENDING:
+            return self._write_value(kind, r, extra)
+        side.task = task
+        side.tok = tok
+        side.kind = kind
+        side.extra = extra
+        sched._handlers[tok] = side.handler
+        return sched._park(task, self._timeout if timeout is False else timeout, None,
+                           side.cancel)
+
+    # -- completions --
+
+    def _on_read(self, kind, aux, result):
+        side = self._rd
+        task = side.task
+        side.task = None
+        sched = self._sched
+        sched._handlers.pop(side.tok, None)
+        if task is None:
+            return
+        if result < 0:
+            sched._unpark_exc(task, reactor.error(result))
+            return
+        try:
+            value = self._read_value(side.kind, side.buf, result, side.extra)
+        except Exception as exc:
+            sched._unpark_exc(task, exc)
+            return
+        side.buf = None
+        if not sched._unpark(task, value):
+            self._lost(side.kind, value)
+
+    def _on_write(self, kind, aux, result):
+        side = self._wr
+        task = side.task
+        side.task = None
+        sched = self._sched
+        sched._handlers.pop(side.tok, None)
+        if task is None:
+            return
+        if result < 0:
+            sched._unpark_exc(task, reactor.error(result))
+            return
+        sched._unpark(task, self._write_value(side.kind, result, side.extra))
+
+    def _lost(self, kind, value):
+        """A completed value whose task is gone (hook for accept's new fd)."""
+
+    # -- cancellation (the park's cancel hooks) --
+
+    def _withdraw(self, side, which):
+        """Cancel the pending operation of ``side``; return bytes it moved."""
+        done = self._loop.pending_done(self._fd, which) or 0
+        self._loop.cancel(self._fd, which)
+        self._sched._handlers.pop(side.tok, None)
+        side.task = None
+        return done
+
+    def _cancel_read(self, task, reason):
+        side = self._rd
+        if side.task is not task:
+            return
+        kind, buf, extra = side.kind, side.buf, side.extra
+        done = self._withdraw(side, READ)
+        side.buf = None
+        if reason == TIMEOUT:
+            sched = self._sched
+            if done:
+                sched._unpark(task, self._read_value(kind, buf, done, extra))
+            else:
+                sched._unpark_exc(task, _timeout_exc("timed out"))
+
+    def _cancel_write(self, task, reason):
+        side = self._wr
+        if side.task is not task:
+            return
+        kind, extra = side.kind, side.extra
+        done = self._withdraw(side, WRITE)
+        if reason == TIMEOUT:
+            sched = self._sched
+            if done:
+                sched._unpark(task, self._write_value(kind, done, extra, partial=True))
+            else:
+                sched._unpark_exc(task, _timeout_exc("timed out"))
+
+    # -- closing --
+
+    def _close_fd(self):
+        """Wake waiters (reader: what it had or b''; writer: EBADF), drop the
+        descriptor from the reactor.  Returns the descriptor number, -1 if
+        already closed.  Must run on the scheduler's thread."""
+        fd = self._fd
+        if fd < 0:
+            return -1
+        sched = self._sched
+        if sched is not None:
+            rd, wr = self._rd, self._wr
+            rtask, wtask = rd.task, wr.task
+            if rtask is not None:
+                kind, buf, extra = rd.kind, rd.buf, rd.extra
+                done = self._withdraw(rd, READ)
+                rd.buf = None
+                try:
+                    value = self._read_value(kind, buf, done, extra, closing=True)
+                except Exception as exc:
+                    sched._unpark_exc(rtask, exc)
+                else:
+                    sched._unpark(rtask, value)
+            if wtask is not None:
+                self._withdraw(wr, WRITE)
+                sched._unpark_exc(wtask, OSError(errno.EBADF, "descriptor closed while writing"))
+            try:
+                self._loop.forget(fd)
+            except ValueError:      # the scheduler's loop is closed already
+                pass
+        self._fd = -1
+        return fd
+
+    def _on_loop_thread(self, fn, *args):
+        """Run ``fn`` where the bound scheduler's data may be touched."""
+        sched = self._sched
+        if sched is None or sched._on_loop() or getattr(sched, "_stopped", False):
+            return fn(*args)
+        return sched._call_sync(fn, *args)

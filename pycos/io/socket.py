@@ -1,0 +1,449 @@
+"""AsyncSocket: a socket whose blocking calls are written ``yield sock.call()``.
+
+It wraps a ``socket.socket`` (TCP, UDP, Unix; IPv4/IPv6) and runs its
+operations through the reactor's completion-style calls (see
+:mod:`pycos.io.fdio` for how a call parks a task).  Anything it does not
+define (bind, listen, setsockopt, getsockname, fileno, shutdown ...) passes
+through to the socket.  With ``blocking=True`` the same names are plain
+synchronous calls, for threads.
+
+TLS (``certfile``/``keyfile``, ``ssl_context``) is layered on the same calls
+with ``ssl.MemoryBIO`` (:mod:`pycos.io.tls`), so handshakes and records go
+through the reactor and never block the scheduler.
+
+Message framing (``send_msg``/``recv_msg``): a 4-byte big-endian length, then
+the payload.  ``max_msg_size`` (default 64 MiB) bounds what ``recv_msg``
+accepts, so a hostile length cannot make it allocate gigabytes.
+"""
+
+import errno
+import socket
+import struct
+
+from pycos import reactor
+from pycos.io.fdio import FDIO
+from pycos.io import tls as _tls
+
+__all__ = ["AsyncSocket", "MAX_MSG_SIZE"]
+
+MAX_MSG_SIZE = 64 << 20
+
+# operation kinds
+_RECV, _RECVALL, _ACCEPT, _RECVFROM = 1, 2, 3, 4
+_SEND, _SENDALL, _CONNECT, _SENDTO = 5, 6, 7, 8
+
+_HDR = struct.Struct(">L")
+
+
+def _is_numeric(family, host):
+    try:
+        socket.inet_pton(family, host)
+        return True
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+class AsyncSocket(FDIO):
+    """Asynchronous version of ``sock`` (a ``socket.socket``).
+
+    ``certfile``/``keyfile``: a TLS server presents them; a TLS client
+    verifies the server against ``certfile`` (a CA bundle) and, with
+    ``keyfile`` too, presents them as its own certificate.  ``ssl_context``:
+    an ``ssl.SSLContext`` to use instead (full control).  ``server_hostname``:
+    the name a client checks the server's certificate against (no hostname
+    check without it).  ``ssl_version`` is accepted for compatibility and
+    ignored: the context negotiates the best version both sides support.
+    """
+
+    def __init__(self, sock, blocking=False, keyfile=None, certfile=None, ssl_version=None,
+                 ssl_context=None, server_hostname=None, max_msg_size=MAX_MSG_SIZE,
+                 handshake_timeout=_tls.HANDSHAKE_TIMEOUT):
+        if isinstance(sock, AsyncSocket):
+            raise TypeError("%r is already an AsyncSocket" % (sock,))
+        if not isinstance(sock, socket.socket):
+            raise TypeError("AsyncSocket wraps a socket.socket, not %r" % (type(sock).__name__,))
+        fd = sock.fileno()
+        if fd < 0:
+            raise OSError(errno.EBADF, "AsyncSocket of a closed socket")
+        self._sock = sock
+        self._fdio_init(fd)
+        self._timeout = sock.gettimeout()
+        self._blocking = False
+        self._addrbuf = None
+        self._rbuf = None
+        self._max_msg = int(max_msg_size)
+        if keyfile is not None and certfile is None:
+            raise ValueError("keyfile given without certfile")
+        self._tls_cfg = None
+        self._tls = None
+        if certfile is not None or ssl_context is not None:
+            self._tls_cfg = _tls.Config(certfile, keyfile, ssl_context, server_hostname,
+                                        handshake_timeout)
+        if blocking:
+            self.setblocking(True)
+        else:
+            sock.setblocking(False)
+
+    @classmethod
+    def _accepted(cls, parent, sock):
+        """The connection accepted by ``parent`` (no extra syscalls)."""
+        self = cls.__new__(cls)
+        self._sock = sock
+        self._fdio_init(sock.fileno())
+        self._timeout = parent._timeout
+        self._blocking = False
+        self._addrbuf = None
+        self._rbuf = None
+        self._max_msg = parent._max_msg
+        self._tls_cfg = parent._tls_cfg
+        self._tls = _tls.Session(self._tls_cfg, server_side=True) if self._tls_cfg else None
+        return self
+
+    # -- plumbing --
+
+    def __getattr__(self, name):
+        # only called for names this class does not define
+        sock = self.__dict__.get("_sock")
+        if sock is None:
+            raise AttributeError(name)
+        return getattr(sock, name)
+
+    def __repr__(self):
+        return "<pycos.AsyncSocket fd=%d%s%s>" % (self._fd, " tls" if self._tls_cfg else "",
+                                                 " blocking" if self._blocking else "")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    @property
+    def sock(self):
+        """The wrapped ``socket.socket``."""
+        return self._sock
+
+    def fileno(self):
+        return self._fd
+
+    def setblocking(self, blocking):
+        """``True``: the methods become plain synchronous calls (for threads),
+        honouring :meth:`settimeout`; ``False``: asynchronous (the default)."""
+        if blocking and self._sched is not None and (self._rd.task or self._wr.task):
+            raise RuntimeError("cannot switch to blocking mode while operations are pending")
+        self._blocking = bool(blocking)
+        if self._blocking:
+            self._sock.settimeout(self._timeout)
+        else:
+            self._sock.setblocking(False)
+
+    def settimeout(self, timeout):
+        FDIO.settimeout(self, timeout)
+        if self._blocking:
+            self._sock.settimeout(self._timeout)
+
+    # -- values of completions --
+
+    def _read_value(self, kind, buf, n, extra, closing=False):
+        if kind == _RECV or kind == _RECVALL:
+            return bytes(buf) if n == len(buf) else bytes(memoryview(buf)[:n])
+        if kind == _ACCEPT:
+            if closing:
+                raise OSError(errno.EBADF, "socket closed while accepting")
+            return self._new_conn(n)
+        if kind == _RECVFROM:
+            data = bytes(buf) if n == len(buf) else bytes(memoryview(buf)[:n])
+            return data, extra.address()
+        raise AssertionError(kind)
+
+    def _write_value(self, kind, n, extra, partial=False):
+        if kind == _SENDALL:
+            return n if partial else None
+        if kind == _CONNECT:
+            return None
+        return n
+
+    def _lost(self, kind, value):
+        if kind == _ACCEPT:
+            value[0].close()
+
+    def _new_conn(self, fd):
+        s = self._sock
+        conn = socket.socket(s.family, s.type, s.proto, fd)
+        try:
+            addr = conn.getpeername()
+        except OSError:
+            addr = None
+        return AsyncSocket._accepted(self, conn), addr
+
+    def _buffer(self, n):
+        buf = self._rbuf
+        if buf is None or len(buf) != n:
+            if n < 0:
+                raise ValueError("negative buffersize in recv")
+            buf = self._rbuf = bytearray(n)
+        return buf
+
+    def _sockaddr(self, address):
+        """Bytes of a struct sockaddr for ``address``; names are resolved
+        (a blocking lookup: prefer numeric addresses in hot paths)."""
+        family = self._sock.family
+        if family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if host == "<broadcast>":
+                address = ("255.255.255.255",) + tuple(address[1:])
+            elif host and not _is_numeric(family, host):
+                info = socket.getaddrinfo(host, address[1], family, self._sock.type)
+                address = info[0][4]
+        return reactor.sockaddr(family, address)
+
+    # -- raw operations (no TLS) --
+
+    def _raw_recv(self, n, timeout=False):
+        buf = self._buffer(n)
+        fd = self._fd
+        return self._read(_RECV, buf, lambda loop, tok: loop.recv(fd, buf, tok), timeout=timeout)
+
+    def _raw_sendall(self, data, timeout=False):
+        fd = self._fd
+        return self._write(_SENDALL, lambda loop, tok: loop.send(fd, data, tok, all=True),
+                           timeout=timeout)
+
+    # -- the API --
+
+    def recv(self, bufsize, *flags):
+        """[y] Up to ``bufsize`` bytes; ``b''`` at end of stream."""
+        if self._blocking:
+            return self._sock.recv(bufsize, *flags) if not self._tls else self._tls.sync_recv(
+                self._sock, bufsize)
+        if self._tls is not None:
+            return self._tls_recv(bufsize)
+        buf = self._buffer(bufsize)
+        fd = self._fd
+        return self._read(_RECV, buf, lambda loop, tok: loop.recv(fd, buf, tok))
+
+    def recvall(self, bufsize):
+        """[y] Exactly ``bufsize`` bytes; fewer only at end of stream or when
+        the timeout passes after some data came (no data: ``socket.timeout``)."""
+        if self._blocking or self._tls is not None:
+            return self._recvall_loop(bufsize)
+        buf = bytearray(bufsize)
+        fd = self._fd
+        return self._read(_RECVALL, buf, lambda loop, tok: loop.recv(fd, buf, tok, all=True))
+
+    def send(self, data, *flags):
+        """[y] Send what fits now (at least one byte); returns the count."""
+        if self._blocking:
+            return self._sock.send(data, *flags) if not self._tls else self._tls.sync_send(
+                self._sock, data)
+        if self._tls is not None:
+            return self._tls_send(data, all=False)
+        fd = self._fd
+        return self._write(_SEND, lambda loop, tok: loop.send(fd, data, tok))
+
+    def sendall(self, data):
+        """[y] Send everything.  On a timeout: ``socket.timeout`` if nothing
+        was sent, else the number of bytes that were."""
+        if self._blocking:
+            if self._tls:
+                return self._tls.sync_sendall(self._sock, data)
+            return self._sock.sendall(data)
+        if self._tls is not None:
+            return self._tls_send(data, all=True)
+        fd = self._fd
+        return self._write(_SENDALL, lambda loop, tok: loop.send(fd, data, tok, all=True))
+
+    def recvfrom(self, bufsize, *flags):
+        """[y] A datagram: ``(data, address)``."""
+        if self._blocking:
+            return self._sock.recvfrom(bufsize, *flags)
+        buf = self._buffer(bufsize)
+        ab = self._addrbuf
+        if ab is None:
+            ab = self._addrbuf = reactor.AddrBuffer()
+        fd = self._fd
+        return self._read(_RECVFROM, buf, lambda loop, tok: loop.recvfrom(fd, buf, ab, tok), ab)
+
+    def sendto(self, data, *args):
+        """[y] ``sendto(data[, flags], address)``: send a datagram."""
+        if self._blocking:
+            return self._sock.sendto(data, *args)
+        if not args or len(args) > 2:
+            raise TypeError("sendto(data[, flags], address)")
+        addr = self._sockaddr(args[-1])
+        fd = self._fd
+        return self._write(_SENDTO, lambda loop, tok: loop.sendto(fd, data, addr, tok))
+
+    def accept(self):
+        """[y] ``(conn, address)`` with ``conn`` an AsyncSocket (TLS sockets
+        handshake on the connection's first read or write, in its own task,
+        so a slow client never holds up the accepting task)."""
+        if self._blocking:
+            conn, addr = self._sock.accept()
+            a = AsyncSocket._accepted(self, conn)
+            a.setblocking(True)
+            return a, addr
+        fd = self._fd
+        return self._read(_ACCEPT, None, lambda loop, tok: loop.accept(fd, tok))
+
+    def connect(self, address):
+        """[y] Connect (and, with TLS, complete the handshake)."""
+        if self._blocking:
+            self._sock.connect(address)
+            if self._tls_cfg:
+                self._tls = _tls.Session(self._tls_cfg, server_side=False)
+                self._tls.sync_handshake(self._sock)
+            return None
+        if self._tls_cfg is not None:
+            return self._connect_tls(address)
+        addr = self._sockaddr(address)
+        fd = self._fd
+        return self._write(_CONNECT, lambda loop, tok: loop.connect(fd, addr, tok))
+
+    def create_connection(self, address, timeout=None, source_address=None):
+        """[y] Like ``socket.create_connection`` for this socket: bind to
+        ``source_address`` if given, connect to ``address`` (a name is
+        resolved), with ``timeout`` for the connection; returns this socket."""
+        if source_address is not None:
+            self._sock.bind(source_address)
+        if timeout is not None:
+            self.settimeout(timeout)
+        yield self.connect(address)
+        return self
+
+    def recv_msg(self):
+        """[y] One framed message (4-byte big-endian length + payload);
+        ``b''`` at end of stream.  A length over ``max_msg_size`` raises
+        ``OSError(EMSGSIZE)`` (the stream cannot be trusted after that)."""
+        if self._blocking:
+            return self._sync_recv_msg()
+        return self._recv_msg()
+
+    def _recv_msg(self):
+        hdr = yield self.recvall(4)
+        if len(hdr) < 4:
+            return b""
+        n = _HDR.unpack(hdr)[0]
+        if n > self._max_msg:
+            raise OSError(errno.EMSGSIZE, "message of %d bytes exceeds max_msg_size %d"
+                          % (n, self._max_msg))
+        if n == 0:
+            return b""
+        data = yield self.recvall(n)
+        if len(data) < n:
+            return b""
+        return data
+
+    def _sync_recv_msg(self):
+        hdr = self._recvall_sync(4)
+        if len(hdr) < 4:
+            return b""
+        n = _HDR.unpack(hdr)[0]
+        if n > self._max_msg:
+            raise OSError(errno.EMSGSIZE, "message of %d bytes exceeds max_msg_size %d"
+                          % (n, self._max_msg))
+        data = self._recvall_sync(n)
+        return data if len(data) == n else b""
+
+    def send_msg(self, data):
+        """[y] Send ``data`` as one framed message."""
+        n = len(data)
+        if n > 0xffffffff:
+            raise ValueError("message too long for a 4-byte length")
+        if n <= 65536:
+            return self.sendall(_HDR.pack(n) + bytes(data))
+        return self._send_msg_big(data)
+
+    def _send_msg_big(self, data):
+        yield self.sendall(_HDR.pack(len(data)))
+        yield self.sendall(data)
+
+    # -- loops for TLS and blocking mode --
+
+    def _recvall_loop(self, n):
+        if self._blocking:
+            return self._recvall_sync(n)
+        return self._recvall_gen(n)
+
+    def _recvall_gen(self, n):
+        parts = []
+        got = 0
+        while got < n:
+            try:
+                chunk = yield self.recv(n - got)
+            except socket.timeout:
+                if got:
+                    break
+                raise
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+    def _recvall_sync(self, n):
+        parts = []
+        got = 0
+        while got < n:
+            try:
+                chunk = self.recv(n - got)
+            except socket.timeout:
+                if got:
+                    break
+                raise
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+    # -- TLS --
+
+    def _connect_tls(self, address):
+        addr = self._sockaddr(address)
+        fd = self._fd
+        yield self._write(_CONNECT, lambda loop, tok: loop.connect(fd, addr, tok))
+        self._tls = _tls.Session(self._tls_cfg, server_side=False)
+        yield self._tls.handshake(self)
+
+    def _tls_recv(self, n):
+        return self._tls.recv(self, n)
+
+    def _tls_send(self, data, all):
+        return self._tls.send(self, data, all)
+
+    def unwrap(self):
+        """[y] End TLS (send close_notify, wait for the peer's) and return
+        this socket, now plain."""
+        if self._tls is None:
+            raise ValueError("%r has no TLS session" % (self,))
+        return self._unwrap()
+
+    def _unwrap(self):
+        yield self._tls.shutdown(self)
+        self._tls = None
+        self._tls_cfg = None
+        return self
+
+    # -- closing --
+
+    def close(self):
+        """Close the socket.  Tasks waiting on it wake: a reader with what it
+        had (or ``b''``), a writer with ``OSError``.  A TLS session sends its
+        close_notify first, without waiting for the peer's."""
+        if self._fd < 0:
+            return
+        self._on_loop_thread(self._close)
+
+    def _close(self):
+        if self._fd < 0:
+            return
+        if self._tls is not None:
+            self._tls.close_notify(self._sock)
+        self._close_fd()
+        self._sock.close()
+
+    @property
+    def closed(self):
+        return self._fd < 0

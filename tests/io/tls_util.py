@@ -1,0 +1,95 @@
+"""Certificates made with the openssl CLI, and openssl s_server/s_client
+as peers for the TLS tests (imported as ``tls_util``)."""
+import os
+import select
+import subprocess
+import time
+
+EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+
+def _openssl(*args, cwd):
+    subprocess.run(("openssl",) + args, cwd=cwd, check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def make_pki(d):
+    """Into directory ``d``: ca.pem/ca.key, server.pem/server.key (SAN
+    DNS:localhost, IP:127.0.0.1), expired.pem (same key, notAfter in the
+    past), other_ca.pem (an unrelated CA), client.pem/client.key (client
+    certificate by the CA), client_bundle.pem (client cert + CA).  Returns a
+    dict of absolute paths."""
+    d = str(d)
+    ca_ext = ["-addext", "basicConstraints=critical,CA:TRUE",
+              "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+    _openssl("req", "-x509", *EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+             "-subj", "/CN=pycos test CA", *ca_ext, cwd=d)
+    _openssl("req", "-x509", *EC, "-keyout", "other_ca.key", "-out", "other_ca.pem",
+             "-days", "2", "-subj", "/CN=unrelated CA", *ca_ext, cwd=d)
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    with open(os.path.join(d, "client.ext"), "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    _openssl("req", "-new", *EC, "-keyout", "server.key", "-out", "server.csr",
+             "-subj", "/CN=localhost", cwd=d)
+    sign = ["x509", "-req", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]
+    _openssl(*sign, "-in", "server.csr", "-out", "server.pem", "-days", "2",
+             "-extfile", "server.ext", cwd=d)
+    _openssl(*sign, "-in", "server.csr", "-out", "expired.pem", "-days", "-1",
+             "-extfile", "server.ext", cwd=d)
+    _openssl("req", "-new", *EC, "-keyout", "client.key", "-out", "client.csr",
+             "-subj", "/CN=pycos client", cwd=d)
+    _openssl(*sign, "-in", "client.csr", "-out", "client.pem", "-days", "2",
+             "-extfile", "client.ext", cwd=d)
+    with open(os.path.join(d, "client_bundle.pem"), "w") as out:
+        for name in ("client.pem", "ca.pem"):
+            with open(os.path.join(d, name)) as f:
+                out.write(f.read())
+    names = ["ca.pem", "ca.key", "other_ca.pem", "server.pem", "server.key", "expired.pem",
+             "client.pem", "client.key", "client_bundle.pem"]
+    return {n.replace(".", "_"): os.path.join(d, n) for n in names}
+
+
+class SServer(object):
+    """``openssl s_server`` on an ephemeral loopback port; ``port`` once it
+    listens.  ``stop()`` kills and reaps it, returning its output."""
+
+    def __init__(self, cert, key, extra=(), timeout=10):
+        self.proc = subprocess.Popen(
+            ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key,
+             "-naccept", "1"] + list(extra),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.output = b""
+        self.port = None
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while self.port is None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self.stop()
+                raise RuntimeError("s_server did not start: %r" % self.output)
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                self.stop()
+                raise RuntimeError("s_server exited: %r" % self.output)
+            self.output += chunk
+            for line in self.output.splitlines():
+                if line.startswith(b"ACCEPT "):
+                    self.port = int(line.rsplit(b":", 1)[1])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except ValueError:          # already communicated
+            out = b""
+        self.output += out or b""
+        return self.output
+
+
+def s_client(port, stdin_data, *args, timeout=20):
+    """Run ``openssl s_client`` against 127.0.0.1:port; returns the
+    CompletedProcess (stdout, stderr as text)."""
+    return subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + list(args),
+                          input=stdin_data, capture_output=True, timeout=timeout)

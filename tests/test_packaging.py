@@ -1,0 +1,118 @@
+"""Build smoke tests: the compiled extension, the cffi declarations, and the
+sdist -> wheel -> fresh venv path a user's `pip install` takes.
+
+The slow test (sdist, wheel, venv) runs on CPython only and can be turned off
+with PYCOS_PACKAGING_TEST=0.
+"""
+import glob
+import os
+import platform
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CSRC = os.path.join(ROOT, "csrc")
+
+
+def _c_declarations(path):
+    """{name: normalised prototype} of the rx_ functions declared in a header,
+    and the set of RX_ macro names it defines."""
+    with open(path) as f:
+        text = f.read()
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", " ", text)
+    defines = set(re.findall(r"^\s*#\s*define\s+(RX_\w+)", text, flags=re.M))
+    text = re.sub(r"^\s*#[^\n]*", " ", text, flags=re.M)
+    protos = {}
+    # declarations are the pieces between ';' '{' '}' at file level
+    for decl in re.split(r"[;{}]", text):
+        m = re.search(r"\b(rx_\w+)\s*\(", decl)
+        if m and "typedef" not in decl:
+            protos[m.group(1)] = " ".join(decl.replace("(", " ( ").replace(")", " ) ")
+                                          .replace(",", " , ").replace("*", " * ").split())
+    return protos, defines
+
+
+def test_extension_imports():
+    from pycos._reactor import ffi, lib
+    assert lib.RX_PENDING == -1000000
+    assert lib.RX_NEVER == 2**63 - 1
+    assert ffi.sizeof("rx_event") == 32
+
+
+def test_cdef_matches_reactor_h():
+    public, public_defines = _c_declarations(os.path.join(CSRC, "reactor.h"))
+    cdef, cdef_defines = _c_declarations(os.path.join(CSRC, "_cdef.h"))
+    assert len(public) > 10, "no rx_ prototypes found in reactor.h: parser out of date?"
+    missing = sorted(set(public) - set(cdef))
+    assert not missing, "declared in reactor.h but not in _cdef.h: %s" % missing
+    differ = ["%s\n  reactor.h: %s\n  _cdef.h:   %s" % (n, public[n], cdef[n])
+              for n in sorted(public) if public[n] != cdef[n]]
+    assert not differ, "prototypes differ:\n" + "\n".join(differ)
+    extra = sorted(set(cdef) - set(public))
+    assert not extra, "in _cdef.h but not in reactor.h: %s" % extra
+    missing = sorted(public_defines - cdef_defines - {"PYCOS_REACTOR_H"})
+    assert not missing, "constants of reactor.h missing from _cdef.h: %s" % missing
+
+
+def test_version_matches_metadata():
+    from importlib import metadata
+
+    import pycos
+    if not hasattr(pycos, "__version__"):
+        pytest.skip("pycos has no __version__")
+    assert metadata.version("pycos") == pycos.__version__
+
+
+def _run(cmd, **kw):
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, **kw)
+    assert proc.returncode == 0, "%s failed (%d):\n%s" % (
+        " ".join(map(str, cmd)), proc.returncode, proc.stdout[-6000:])
+    return proc.stdout
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(platform.python_implementation() != "CPython",
+                    reason="sdist/wheel/venv round trip runs under CPython only (slow)")
+@pytest.mark.skipif(os.environ.get("PYCOS_PACKAGING_TEST") == "0",
+                    reason="PYCOS_PACKAGING_TEST=0")
+def test_sdist_wheel_install(tmp_path):
+    dist = tmp_path / "dist"
+    # pip must not see the source tree's pycos
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+
+    _run([sys.executable, "-m", "build", "--sdist", "--outdir", str(dist), ROOT], env=env)
+    (sdist,) = glob.glob(str(dist / "pycos-*.tar.gz"))
+    with tarfile.open(sdist) as tf:
+        names = [n.split("/", 1)[1] for n in tf.getnames() if "/" in n]
+    for needed in ("csrc/reactor.h", "csrc/_cdef.h", "csrc/loop.c", "build_reactor.py",
+                   "setup.py", "pyproject.toml", "pycos/__init__.py", "pycos/reactor.py"):
+        assert needed in names, "%s missing from the sdist" % needed
+    generated = [n for n in names if n.endswith(("_reactor.c", ".so", ".o"))]
+    assert not generated, "generated files in the sdist: %s" % generated
+
+    # the wheel is built from the unpacked sdist, not from the repository
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), sdist], env=env)
+    (wheel,) = glob.glob(str(dist / "pycos-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        wnames = zf.namelist()
+    assert any(re.match(r"pycos/_reactor\..*(so|pyd)$", n) for n in wnames), wnames
+    assert not [n for n in wnames if n.endswith("_reactor.c")]
+
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", str(venv)], env=env)
+    py = str(venv / "bin" / "python")
+    _run([py, "-m", "pip", "install", "-q", wheel], env=env)
+    code = ("import os, pycos, pycos.reactor as r, pycos._reactor as x\n"
+            "assert x.lib.RX_PENDING == -1000000\n"
+            "assert 'site-packages' in pycos.__file__, pycos.__file__\n"
+            "print(r.backends())\n")
+    out = _run([py, "-I", "-c", code], cwd=str(tmp_path), env=env)
+    assert "epoll" in out and "poll" in out
