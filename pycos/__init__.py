@@ -26,13 +26,13 @@ from pycos.core.primitives import BoundedSemaphore, Condition, Event, Lock, RLoc
 from pycos.core.channel import Channel
 from pycos.core.messages import CategorizeMessages
 from pycos.core.threadpool import AsyncDBCursor, AsyncThreadPool
+from pycos.io.socket import AsyncSocket
 
 __version__ = "5.0.0.dev0"
 
-# AsyncSocket (pycos.io) is added here by the sockets layer.
 __all__ = [
     "Pycos", "Task", "Lock", "RLock", "Condition", "Event", "Semaphore", "BoundedSemaphore",
-    "Channel", "CategorizeMessages", "AsyncThreadPool", "AsyncDBCursor",
+    "Channel", "CategorizeMessages", "AsyncThreadPool", "AsyncDBCursor", "AsyncSocket",
     "MonitorStatus", "HotSwapException", "Location", "Singleton", "Struct",
     "serialize", "deserialize", "unserialize", "logger", "Logger", "config",
 ]

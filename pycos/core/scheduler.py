@@ -159,9 +159,11 @@ class Scheduler(object):
 
     ``embedded=True``: no thread is started; the host program drives the
     scheduler with :meth:`fileno`, :meth:`run_once` and :meth:`next_deadline`.
-    ``virtual_time=True``: the reactor's manual clock; when nothing is ready,
-    no I/O is pending and no thread-pool job runs, the clock jumps to the
-    next timer, so long sleeps and timeouts take no real time (tests).
+    ``virtual_time=True``: the reactor's manual clock; when no task is ready,
+    no posted call waits and no thread-pool job runs, the clock jumps to the
+    next timer, so long sleeps and timeouts take no real time (tests).  I/O
+    that is still in flight does not hold the clock back: a socket timeout
+    expires at once in simulated time, so test real I/O on real time.
     ``backend``: reactor backend name (default ``$PYCOS_BACKEND`` or best).
     """
 
@@ -271,21 +273,30 @@ class Scheduler(object):
     def _round(self, wait_ns):
         """One round: inbox, ready tasks, poll (up to ``wait_ns``), events."""
         inbox = self._inbox
+        ready = self._ready
+        # embedded: a round that did work returns without waiting, so the
+        # host sees run_once() come back as soon as the work is done
+        worked = self._embedded and bool(inbox or ready)
         if inbox:
             self._drain_inbox()
-        ready = self._ready
         if ready:
             self._run_ready()
         loop = self.loop
-        if ready or inbox or self._quit:
+        if ready or inbox or self._quit or worked:
             events = loop.poll_flat(0)
         else:
-            if self._virtual and self._external == 0 and wait_ns != 0:
+            # virtual time: nothing ready, so jump to the next timer (even
+            # for run_once(0): next_deadline() said 0.0 to ask for this)
+            if self._virtual and self._external == 0:
                 events = loop.poll_flat(0)
                 if not events and not inbox:
                     deadline = loop.next_deadline()
                     if deadline is not None:
-                        if deadline > loop.now():
+                        now = loop.now()
+                        if wait_ns > 0:
+                            # simulated time never runs past the caller's wait
+                            deadline = min(deadline, now + wait_ns)
+                        if deadline > now:
                             loop.clock_set(deadline)
                         events = loop.poll_flat(0)
                 if events or inbox:
@@ -762,7 +773,9 @@ class Scheduler(object):
                     return False
                 wait = left
                 nd = self.next_deadline()
-                if nd is not None:
+                if nd is not None and not self._virtual:
+                    # (virtual time: a round given `left` jumps the clock
+                    # to the next timer itself, never past `left`)
                     wait = min(wait, nd)
             else:
                 wait = self.next_deadline()
