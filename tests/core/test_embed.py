@@ -1,10 +1,13 @@
 """Embedding: a C program embeds Python, imports pycos, starts tasks and
 drives the scheduler from its own poll() loop on fileno() until they finish.
 
-The program is built here with the C compiler and the flags of
-``python3-config --embed``.  Skipped only when that is impossible: no C
-compiler, no python3-config for this interpreter, no libpython to link
-(PyPy has no embeddable libpython, so it always skips here).
+On CPython the program (embed/embed.c) is built with the flags of
+``python3-config --embed``.  PyPy has no ``Py_Initialize``; its embedding
+entry points live in libpypy-c (``pypy_setup_home``,
+``pypy_execute_source_ptr``), so embed/embed_pypy.c links that library and
+reaches the scheduler through cffi callbacks.  Both run embed/script.py and
+print the same report.  Skipped only when the build is impossible here: no
+C compiler, no python-config / libpython / libpypy-c for this interpreter.
 """
 import os
 import platform
@@ -30,13 +33,59 @@ def _python_config():
     return None
 
 
-def _build(tmp_path):
-    if platform.python_implementation() != "CPython":
-        pytest.skip("%s has no embeddable libpython (python3-config --embed is CPython's)"
-                    % platform.python_implementation())
+def _compiler():
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not cc:
         pytest.skip("no C compiler found (cc/gcc)")
+    return cc
+
+
+def _libpypy():
+    """Path of the libpypy-c shared library of this PyPy, or None."""
+    names = ["libpypy%d.%d-c.so" % sys.version_info[:2], "libpypy3-c.so", "libpypy-c.so"]
+    ldlib = sysconfig.get_config_var("LDLIBRARY")
+    if ldlib:
+        names.insert(0, ldlib)
+    bindir = os.path.dirname(os.path.realpath(sys.executable))
+    dirs = [bindir, os.path.join(os.path.dirname(bindir), "lib")]
+    multiarch = sysconfig.get_config_var("MULTIARCH")
+    if multiarch:
+        dirs += [os.path.join("/usr/lib", multiarch), os.path.join("/usr/local/lib", multiarch)]
+    dirs += ["/usr/lib", "/usr/local/lib"]
+    for d in dirs:
+        for name in names:
+            path = os.path.join(d, name)
+            if os.path.exists(path):
+                return path
+    return None
+
+
+def _build_pypy(tmp_path):
+    """(program, extra environment) for PyPy."""
+    cc = _compiler()
+    lib = _libpypy()
+    if lib is None:
+        pytest.skip("no libpypy-c shared library found for this PyPy")
+    exe = str(tmp_path / "embed_pypy")
+    libdir, libname = os.path.split(lib)
+    link = libname[3:-3] if libname.startswith("lib") and libname.endswith(".so") else None
+    cmd = [cc, "-o", exe, os.path.join(HERE, "embed", "embed_pypy.c")]
+    cmd += ["-L" + libdir, "-l" + link] if link else [lib]
+    cmd += ["-Wl,-rpath," + libdir]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        pytest.fail("building the embedding program failed:\n%s\n%s" % (" ".join(cmd), out.stderr))
+    return exe, {"EMBED_LIBPYPY": lib}
+
+
+def _build(tmp_path):
+    """(program, extra environment) for this interpreter."""
+    impl = platform.python_implementation()
+    if impl == "PyPy":
+        return _build_pypy(tmp_path)
+    if impl != "CPython":
+        pytest.skip("no embedding recipe for %s" % impl)
+    cc = _compiler()
     config = _python_config()
     if not config:
         pytest.skip("no python%d.%d-config for this interpreter" % sys.version_info[:2])
@@ -56,15 +105,15 @@ def _build(tmp_path):
         if "cannot find -lpython" in out.stderr:
             pytest.skip("no libpython to link against: %s" % out.stderr.strip()[-200:])
         pytest.fail("building the embedding program failed:\n%s\n%s" % (" ".join(cmd), out.stderr))
-    return exe
+    return exe, {"PYTHONHOME": sys.base_prefix}
 
 
 @pytest.mark.timeout(120)
 def test_c_host_drives_pycos(tmp_path):
-    exe = _build(tmp_path)
+    exe, extra = _build(tmp_path)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in sys.path if p])
-    env["PYTHONHOME"] = sys.base_prefix
+    env["PYTHONPATH"] = env["EMBED_SYSPATH"] = os.pathsep.join([ROOT] + [p for p in sys.path if p])
+    env.update(extra)
     run_dir = tmp_path / "cwd"          # any directory: nothing depends on it
     run_dir.mkdir()
     out = subprocess.run([exe, os.path.join(HERE, "embed", "script.py")], cwd=str(run_dir),

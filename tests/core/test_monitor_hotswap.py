@@ -305,3 +305,68 @@ def test_monitor_sees_swapped_task_end(vrun, swappable):
         return (yield m.finish())[1:]
 
     assert vrun(main) == (StopIteration, "new" if swappable else "old")
+
+
+def test_monitor_uncaught_thrown_exception(vrun):
+    def observed(task=None):
+        yield task.sleep(100)
+
+    def main(task=None):
+        o = Task(observed)
+        m = Task(_observer)
+        yield m.monitor(o)
+        yield task.sleep(1)
+        assert o.throw(ValueError("thrown in")) == 0
+        return o, (yield m.finish())
+
+    o, (info, typ, value) = vrun(main)
+    assert info is o and typ is ValueError and "ValueError: thrown in" in value
+
+
+def test_monitor_terminated_in_subcall(vrun):
+    log = []
+
+    def sub(task):
+        try:
+            yield task.sleep(100)
+        finally:
+            log.append("sub finally")
+
+    def observed(task=None):
+        try:
+            yield "top value"
+            yield sub(task)
+        finally:
+            log.append("top finally")
+
+    def main(task=None):
+        o = Task(observed)
+        m = Task(_observer)
+        yield m.monitor(o)
+        yield task.sleep(1)
+        o.terminate()
+        return o, (yield m.finish())
+
+    o, (info, typ, _value) = vrun(main)
+    assert info is o and typ is StopIteration
+    assert log == ["sub finally", "top finally"]
+
+
+def test_dead_monitor_does_not_disturb(vrun):
+    def observed(task=None):
+        yield task.sleep(2)
+        return "ok"
+
+    def short_lived(task=None):
+        yield task.sleep(1)
+
+    def main(task=None):
+        o = Task(observed)
+        m = Task(short_lived)
+        live = Task(_observer)
+        yield m.monitor(o)
+        yield live.monitor(o)
+        yield m.finish()
+        return (yield o.finish()), (yield live.finish())[1:]
+
+    assert vrun(main) == ("ok", (StopIteration, "ok"))

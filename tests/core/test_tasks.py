@@ -56,6 +56,25 @@ def test_task_injection_forms(run):
     assert t.value(5) == (7, t)
     t = Task(target=keyword_only, kwargs={"a": 8})
     assert t.value(5) == (8, t)
+    # static/class methods and functools.partial
+    class Kinds(object):
+        @staticmethod
+        def static(a, task=None):
+            yield
+            return (a, task)
+
+        @classmethod
+        def klass(cls, a, task=None):
+            yield
+            return (cls, a, task)
+
+    t = Task(Kinds.static, 4)
+    assert t.value(5) == (4, t)
+    t = Task(Kinds().klass, 5)
+    assert t.value(5) == (Kinds, 5, t)
+    import functools
+    t = Task(functools.partial(positional, 6))
+    assert t.value(5) == (6, t)
     # an explicit task argument is not overridden
     assert Task(positional, 1, task="mine").value(5) == (1, "mine")
     assert Task(positional, 1, "pos").value(5) == (1, "pos")
@@ -608,8 +627,10 @@ def test_finish_order_daemon_atexit(sched):
     assert sched.drop_atexit(5, order.append) == 0
     assert sched.drop_atexit(5, order.append) == -1
     sched.atexit(5, order.append, "mid")
-    threading.Timer(0.05, gate.set).start()
+    opener = threading.Timer(0.05, gate.set)
+    opener.start()
     sched.finish()
+    opener.join()
     assert order == ["worker done", "high", "mid", "low", "daemon closed"]
     assert not sched.is_alive()
 
@@ -674,3 +695,99 @@ def test_interpreter_exit_waits_for_tasks(tmp_path):
                          timeout=30, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["main ends", "task finished"]
+
+
+def test_interpreter_exit_ignores_daemons_runs_atexit(tmp_path):
+    """At interpreter exit pycos waits for non-daemon tasks only, runs the
+    scheduler's atexit functions (higher priority first) and closes daemons
+    (their ``finally`` runs)."""
+    import subprocess
+    import sys
+    import os
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import pycos\n"
+        "def daemon(task=None):\n"
+        "    task.set_daemon()\n"
+        "    try:\n"
+        "        yield task.sleep()\n"
+        "    finally:\n"
+        "        print('daemon closed', flush=True)\n"
+        "def worker(task=None):\n"
+        "    yield task.sleep(0.05)\n"
+        "    print('worker done', flush=True)\n"
+        "pycos.Task(daemon)\n"
+        "pycos.Task(worker)\n"
+        "s = pycos.Pycos()\n"
+        "s.atexit(1, print, 'atexit low', flush=True)\n"
+        "s.atexit(9, print, 'atexit high', flush=True)\n"
+        "print('main ends', flush=True)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=30, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["main ends", "worker done", "atexit high", "atexit low",
+                                       "daemon closed"]
+
+
+def test_deliver_to_local_task(run):
+    def sink(task=None):
+        return [(yield task.receive()), (yield task.receive())]
+
+    def main(task=None):
+        s = Task(sink)
+        assert (yield s.deliver("a")) == 1
+        assert (yield s.deliver("b", timeout=5)) == 1
+        got = yield s.finish()
+        assert (yield s.deliver("late")) == -1
+        return got
+
+    assert run(main) == ["a", "b"]
+
+
+def test_value_from_many_threads_and_finish_from_many_tasks(sched):
+    gate = threading.Event()
+
+    def slow(task=None):
+        while not gate.is_set():
+            yield task.sleep(0.001)
+        return "done"
+
+    t = Task(slow)
+
+    def waiter(task=None):
+        return (yield t.finish())
+
+    waiters = [Task(waiter) for _ in range(5)]
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(t.value(10))) for _ in range(5)]
+    for th in threads:
+        th.start()
+    gate.set()
+    for th in threads:
+        th.join()
+    assert got == ["done"] * 5
+    assert [w.value(5) for w in waiters] == ["done"] * 5
+
+
+def test_exception_in_one_task_does_not_disturb_others(vrun, caplog):
+    def bad(task=None):
+        yield task.sleep(1)
+        raise RuntimeError("boom")
+
+    def good(n, task=None):
+        total = 0
+        for i in range(5):
+            total += yield task.sleep(1, alarm_value=i)
+        return (n, total)
+
+    def main(task=None):
+        ts = [Task(good, 0), Task(bad), Task(good, 1)]
+        out = []
+        for t in ts:
+            out.append((yield t.finish()))
+        return out
+
+    out = vrun(main)
+    assert out[0] == (0, 10) and out[2] == (1, 10)
+    assert isinstance(out[1], MonitorStatus) and out[1].type is RuntimeError

@@ -170,3 +170,29 @@ def test_cursor_serialises_calls(run, pool):
 
     assert run(main) == ["q%d" % i for i in range(6)] + [("p", (1,))]
     assert overlap == []
+
+
+def test_sqlite_errors_come_back_and_cursor_survives(run, pool, tmp_path):
+    path = str(tmp_path / "err.sqlite")
+
+    def main(task=None):
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        cur = AsyncDBCursor(pool, conn.cursor())
+        try:
+            yield cur.execute("create table t (x integer primary key)")
+            yield cur.execute("insert into t values (?)", (1,))
+            errors = []
+            try:
+                yield cur.execute("select * from no_such_table")
+            except sqlite3.OperationalError as e:
+                errors.append("no such table" in str(e))
+            try:
+                yield cur.execute("insert into t values (?)", (1,))
+            except sqlite3.IntegrityError:
+                errors.append(True)
+            yield cur.execute("select x from t")
+            return errors, cur.fetchall()
+        finally:
+            yield pool.async_task(conn.close)
+
+    assert run(main) == ([True, True], [(1,)])

@@ -91,11 +91,19 @@ def test_throw_and_terminate_from_threads(sched):
     assert v.value(10) == "thrown"
 
 
+# a plan: one entry per sender, ("task" or "thread", [pause after message i?])
+PLANS = st.lists(st.tuples(st.sampled_from(["task", "thread"]),
+                           st.lists(st.booleans(), min_size=1, max_size=30)),
+                 min_size=1, max_size=6)
+
+
 @settings(max_examples=40, deadline=None)
-@given(plan=st.lists(st.tuples(st.sampled_from(["task", "thread"]),
-                               st.lists(st.booleans(), min_size=1, max_size=30)),
-                     min_size=1, max_size=6))
+@given(plan=PLANS)
 def test_message_order_random_interleavings(plan):
+    check_interleaving(plan)
+
+
+def check_interleaving(plan):
     # one scheduler per example; the autouse fixture checks the last one
     sched = pycos.Pycos()
     total = sum(len(p) for _, p in plan)
