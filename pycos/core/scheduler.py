@@ -135,6 +135,11 @@ _EV_TIMER = reactor.EV_TIMER
 _EV_WAKEUP = reactor.EV_WAKEUP
 
 
+#: Task steps a threaded scheduler runs between two looks at I/O when tasks
+#: keep being ready (bounds how late an I/O completion is seen under load).
+_STEPS = 256
+
+
 def _check_timeout(timeout):
     """None, or a float number of seconds; precise errors otherwise."""
     if timeout is None:
@@ -326,7 +331,14 @@ class Scheduler(object):
         append = ready.append
         gentype = GeneratorType
         park = PARK
-        for _ in range(len(ready)):
+        # Embedded: every ready task once (run_once's contract).  Own thread:
+        # also the tasks made ready meanwhile, up to _STEPS task steps, so
+        # a busy scheduler polls I/O once per _STEPS switches, not per switch.
+        steps = len(ready)
+        if not self._embedded and steps < _STEPS:
+            steps = _STEPS
+        while steps and ready:
+            steps -= 1
             task = popleft()
             self._cur = task
             task._state = RUNNING
@@ -414,7 +426,7 @@ class Scheduler(object):
             self._swap_in(task, exc.args[0])
             return
         if exc is None:
-            self._finish(task, value, MonitorStatus(task, StopIteration, value))
+            self._finish(task, value, None)
         else:
             text = _format_exc(exc)
             logger.warning("uncaught exception in task %s:\n%s", task, text)
@@ -444,6 +456,8 @@ class Scheduler(object):
         self._finish(task, value, MonitorStatus(task, StopIteration, value))
 
     def _finish(self, task, result, status):
+        """``task`` ended with ``result``; ``status`` is the MonitorStatus for
+        its monitors (None: a normal return, made only when monitored)."""
         task._state = DONE
         task._gen = None
         task._callers = None
@@ -460,6 +474,8 @@ class Scheduler(object):
         monitors = task._monitors
         if monitors:
             task._monitors = None
+            if status is None:
+                status = MonitorStatus(task, StopIteration, result)
             for monitor in monitors:
                 if monitor.send(status) < 0:
                     logger.debug("monitor %s of %s is gone", monitor, task)
@@ -675,8 +691,10 @@ class Scheduler(object):
             raise RuntimeError("pycos scheduler %r has stopped; create a new one" % self)
         with self._lock:
             self._nondaemon += 1
-        if self._on_loop():
-            self._admit(task)
+        if self._thread_ident == _get_ident():
+            self._tasks[task._id] = task     # _admit, inlined (not quitting)
+            task._state = READY
+            self._ready.append(task)
         elif not self._post(self._admit, task):
             raise RuntimeError("pycos scheduler %r has stopped" % self)
 

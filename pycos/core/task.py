@@ -15,14 +15,18 @@ terminate, hot_swap) never block and return 0 (done), or -1 (invalid target).
 
 import inspect
 from collections import deque
-from types import GeneratorType
+from types import FunctionType, GeneratorType
 
 from pycos.core.log import logger
-from pycos.core.scheduler import PARK, Pycos, _check_timeout, _TERMINATE, DONE, PARKED
+from pycos.core.support import Singleton
+from pycos.core.scheduler import (PARK, Pycos, _check_timeout, _get_ident, _TERMINATE, DONE,
+                                  PARKED, READY)
 
 __all__ = ["Task"]
 
 _param_cache = {}
+_gen_cache = {}
+_singletons = Singleton._memo     # code of a plain generator function -> _task_param() result
 
 
 def _task_param(target):
@@ -75,6 +79,18 @@ def _make_generator(task, args, kwargs):
         target = kwargs.pop("target")
         args = tuple(kwargs.pop("args", ()))
         kwargs = dict(kwargs.pop("kwargs", kwargs))
+    if type(target) is FunctionType:    # the common case, cached per code object
+        code = target.__code__
+        hit = _gen_cache.get(code)
+        if hit is None and code.co_flags & inspect.CO_GENERATOR:
+            hit = _gen_cache[code] = _task_param(target)
+        if hit is not None:
+            if hit[0] and (hit[1] < 0 or len(args) <= hit[1]):
+                if not kwargs:
+                    return target(*args, task=task)
+                if "task" not in kwargs:
+                    kwargs["task"] = task
+            return target(*args, **kwargs)
     if not inspect.isgeneratorfunction(target):
         name = getattr(target, "__qualname__", None) or repr(target)
         raise TypeError("%s is not a generator function (a task's target must "
@@ -108,7 +124,7 @@ class Task(object):
 
     @classmethod
     def _default_scheduler(cls):
-        return Pycos.instance()
+        return _singletons.get(Pycos) or Pycos.instance()
 
     def __init__(self, *args, **kwargs):
         sched = self._default_scheduler()
@@ -236,7 +252,24 @@ class Task(object):
     def send(self, message):
         """[y?] Queue ``message`` for the task (or hand it to a waiting
         receive).  0, or -1 if the task has ended.  Thread-safe."""
-        return self._post_or_run(self._deliver_msg, message)
+        sched = self._sched
+        if sched._thread_ident != _get_ident():
+            return self._post_or_run(self._deliver_msg, message)
+        # the hot path of message passing: _deliver_msg and _unpark inlined
+        state = self._state
+        if state == PARKED and self._cancel is sched._recv_hook:
+            if self._tid:
+                sched._clear_timer(self)
+            self._cancel = None
+            self._alarm = None
+            self._value = message
+            self._state = READY
+            sched._ready.append(self)
+            return 0
+        if state == DONE:
+            return -1
+        self._msgs.append(message)
+        return 0
 
     def _deliver_msg(self, message):
         if self._state == DONE:
@@ -257,14 +290,17 @@ class Task(object):
     def receive(self, timeout=None, alarm_value=None):
         """[y] The oldest queued message, waiting up to ``timeout`` seconds
         (None: no limit, 0: poll); ``alarm_value`` on timeout."""
-        bad = self._current("receive")
-        if bad is not None:
-            return bad
-        timeout = _check_timeout(timeout)
         sched = self._sched
+        if sched._cur is not self or sched._thread_ident != _get_ident():
+            return self._current("receive")
+        if timeout is not None:
+            timeout = _check_timeout(timeout)
         msgs = self._msgs
-        if msgs:
-            return sched._now_value(self, msgs.popleft())
+        if msgs:       # the hot path: _now_value inlined
+            self._value = msgs.popleft()
+            self._state = READY
+            sched._ready.append(self)
+            return PARK
         if timeout is not None and timeout <= 0:
             return sched._now_value(self, alarm_value)
         return sched._park(self, timeout, alarm_value, sched._recv_hook)
