@@ -92,6 +92,7 @@ All of these run on the loop thread, except ``_post``.
 import atexit as _atexit_mod
 import itertools
 import math
+import signal
 import threading
 import traceback
 from bisect import insort
@@ -138,6 +139,9 @@ _EV_WAKEUP = reactor.EV_WAKEUP
 #: Task steps a threaded scheduler runs between two looks at I/O when tasks
 #: keep being ready (bounds how late an I/O completion is seen under load).
 _STEPS = 256
+
+#: Signals the scheduler's own thread never takes (they go to the host's).
+_HOST_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _check_timeout(timeout):
@@ -262,6 +266,11 @@ class Scheduler(object):
     # ---- the round ------------------------------------------------------
 
     def _thread_main(self, started):
+        # Ctrl-C and SIGTERM belong to the program's main thread (which may
+        # be waiting in task.value()): the kernel must not pick this thread
+        # to deliver them.  Threads started from here inherit the mask.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, _HOST_SIGNALS)
         self._thread_ident = _get_ident()
         _by_thread[self._thread_ident] = self
         started.set()
