@@ -53,7 +53,7 @@ commas = $(subst $(space),$(comma),$(strip $(1)))
 PIP_ENV := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off
 
 .PHONY: help setup system venvs ctest ctest-asan ctest-valgrind pytest test demo \
-        clean distclean ctest-sources
+        bench bench-setup bench-quick clean distclean ctest-sources
 
 help:  ## list the targets
 	@echo "pycos make targets:"
@@ -124,6 +124,20 @@ demo: system $(VENV)/cpython/.installed  ## run the demo programs (DEMOS in the 
 	    echo "===== $$d"; \
 	    $(VENV)/cpython/bin/python "$$d" </dev/null || { echo "demo $$d FAILED" >&2; exit 1; }; \
 	done
+
+# ---- benchmarks -------------------------------------------------------------
+
+# Extra arguments for bench/run.py, e.g. BENCH_ARGS='--only switch,echo --profile'
+BENCH_ARGS ?=
+
+bench-setup: setup  ## the benchmark venvs (.venv/bench*: the peers, the original pycos 4.12.2)
+	PYTHON=$(PYTHON) bench/setup.sh $(if $(filter pypy,$(VENVS)),,--no-pypy)
+
+bench: bench-setup  ## pycos against its peers on CPython and PyPy -> bench/results/
+	$(VENV)/cpython/bin/python bench/run.py --syscalls $(BENCH_ARGS)
+
+bench-quick: bench-setup  ## a smoke run of the benchmarks (tiny sizes, one round)
+	$(VENV)/cpython/bin/python bench/run.py --quick $(BENCH_ARGS)
 
 # ---- cleaning ---------------------------------------------------------------
 

@@ -30,14 +30,35 @@ mkvenv() {  # mkvenv INTERPRETER DIR
     fi
 }
 
-install_ours() {  # install_ours VENV: editable install of this repo, if it builds
-    if [ -f "$ROOT/pyproject.toml" ] || [ -f "$ROOT/setup.py" ]; then
-        echo "== $1: pip install -e ."
-        "$1/bin/python" -m pip install -q -e "$ROOT" \
-            || echo "!! $1: our package did not install; pycos_new will report 'not available'"
-    else
-        echo "!! no pyproject.toml yet; pycos_new will report 'not available'"
+install_ours() {  # install_ours VENV: this repo's pycos, importable from the tree
+    local venv=$1
+    if (cd / && "$venv/bin/python" -c "import pycos, sys; sys.exit(not pycos.__file__.startswith('$ROOT/'))" 2>/dev/null); then
+        echo "== $venv: our pycos already importable from $ROOT"
+        return 0
     fi
+    if [ ! -f "$ROOT/pyproject.toml" ]; then
+        echo "!! no pyproject.toml; pycos_new will report 'not available'"
+        return 0
+    fi
+    # `make setup` builds the extension in place (pycos/_reactor.*.so) for
+    # this interpreter already: then put the tree on the path (what an
+    # editable install does) instead of rebuilding that shared file under
+    # processes that may have it loaded.  Otherwise: pip install -e.
+    local suffix
+    suffix=$("$venv/bin/python" -c "import importlib.machinery as m; print(' '.join(m.EXTENSION_SUFFIXES))")
+    for s in $suffix; do
+        if [ -f "$ROOT/pycos/_reactor$s" ]; then
+            echo "== $venv: using the in-place build pycos/_reactor$s (tree on sys.path)"
+            "$venv/bin/python" -c "import cffi" 2>/dev/null || "$venv/bin/python" -m pip install -q "cffi>=1.15"
+            local site
+            site=$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+            echo "$ROOT" > "$site/pycos-bench-tree.pth"
+            return 0
+        fi
+    done
+    echo "== $venv: pip install -e ."
+    "$venv/bin/python" -m pip install -q -e "$ROOT" \
+        || echo "!! $venv: our package did not install; pycos_new will report 'not available'"
 }
 
 install_each() {  # install_each VENV PKG...: one by one, so one failure skips one peer

@@ -77,6 +77,18 @@ def listen_socket(backlog, host="127.0.0.1"):
     return s
 
 
+def nodelay(sock):
+    """Set TCP_NODELAY on an accepted connection (any object with setsockopt).
+
+    Every echo server in the harness runs without Nagle's algorithm, as
+    request/response servers should: asyncio, uvloop and trio set it on
+    their own; the others get it here.  Otherwise a reply whose last segment
+    is small waits for the client's delayed ACK (40 ms on Linux), and the
+    TLS 64 KiB figures would measure that timer, not the framework.
+    """
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def server_ssl_context(args):
     """A server-side ``ssl.SSLContext`` for the run's self-signed certificate."""
     import ssl

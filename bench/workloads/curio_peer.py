@@ -89,6 +89,7 @@ async def fanout(subs, n):
 
 
 async def _echo(client, _addr):
+    common.nodelay(client)
     try:
         async with client:
             while True:

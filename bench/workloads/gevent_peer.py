@@ -88,6 +88,7 @@ def fanout(subs, n):
 
 
 def _echo(sock, _addr):
+    common.nodelay(sock)
     try:
         while True:
             data = sock.recv(65536)
@@ -102,8 +103,9 @@ def server(args):
     kw = {}
     if args.workload == "tls":
         kw["ssl_context"] = common.server_ssl_context(args)
-    listener = common.listen_socket(args.backlog)
-    srv = gevent.server.StreamServer(listener, _echo, **kw)
+    # gevent makes (and owns) the listening socket: a stdlib socket handed in
+    # would block the hub in accept()
+    srv = gevent.server.StreamServer(("127.0.0.1", 0), _echo, backlog=args.backlog, **kw)
     srv.start()
     common.ready(srv.server_port)
     srv.serve_forever()

@@ -134,6 +134,7 @@ def _fanout(pycos, subs, msgs, task=None):
 # -- echo / c10k / tls servers -------------------------------------------------
 
 def _echo_conn(conn, task=None):
+    common.nodelay(conn)
     try:
         while True:
             data = yield conn.recv(65536)
