@@ -804,6 +804,7 @@ def interp_version(interp):
 def main(argv=None):
     opts = parse_args(argv)
     t_start = time.monotonic()
+    ours_failed = []    # (interp, workload) where this project's pycos failed
     cases = select_cases(opts)
     frameworks = select_frameworks(opts)
     os.makedirs(RESULTS, exist_ok=True)
@@ -856,6 +857,8 @@ def main(argv=None):
                             continue        # not installed: it will not be next round
                         res = runner.run(fw, case)
                         runner.failed |= "failed" in res
+                        if fw == "pycos" and "failed" in res:
+                            ours_failed.append("%s %s" % (interp, case["name"]))
                         runs.setdefault(fw, []).append(res)
                         log("[%s] %s round %d/%d %-14s %s" % (interp, case["name"], rnd + 1,
                                                              opts.rounds, fw, brief(case, res)))
@@ -895,6 +898,9 @@ def main(argv=None):
     log("== bench done in %.0f s" % (time.monotonic() - t_start))
     if not written:
         log("!! nothing ran: make the environments with bench/setup.sh")
+        return 1
+    if ours_failed:     # a peer may be missing or broken; this project's pycos may not
+        log("!! this pycos failed: %s" % ", ".join(ours_failed))
         return 1
     return 0
 
