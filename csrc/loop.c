@@ -597,6 +597,13 @@ static int64_t submit(rx_loop *loop, int fd, rx_fd *st, int side)
             return r;
         }
     }
+    if (op->kind == OP_RECV && (op->flags & RX_LAZY)) {
+        /* wait as a read watch; the buffer is the caller's again */
+        op->kind = OP_WATCH;
+        op->sides = RX_READ;
+        op->buf = NULL;
+        op->len = 0;
+    }
     int rc = update_interest(loop, fd, st);
     if (rc < 0) {
         op->kind = OP_NONE;
@@ -660,11 +667,12 @@ void rx__ready(rx_loop *loop, int fd, int sides)
 
 int64_t rx_recv(rx_loop *loop, int fd, void *buf, size_t len, int flags, int64_t token)
 {
+    if ((flags & RX_ALL) && (flags & RX_LAZY)) return -EINVAL;
     BEGIN(rd);
     op->kind = OP_RECV;
     op->buf = buf;
     op->len = len;
-    op->flags = (uint8_t)(flags & RX_ALL);
+    op->flags = (uint8_t)(flags & (RX_ALL | RX_LAZY));
     return submit(loop, fd, st, RX_READ);
 }
 

@@ -59,6 +59,11 @@ typedef struct rx_event {
 /* Flags for rx_send / rx_recv. */
 #define RX_ALL   1       /* send: everything or an error; recv: fill buffer
                             completely, fewer bytes only at end of stream */
+#define RX_LAZY  2       /* recv: if it must wait, wait without holding the
+                            buffer: the completion is an RX_EV_READY event
+                            (aux RX_READ) and the caller calls rx_recv again.
+                            An idle connection then pins no buffer memory.
+                            Not with RX_ALL (-EINVAL). */
 
 /* Returned by an operation that will complete later as an event. */
 #define RX_PENDING (-1000000)

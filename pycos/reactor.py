@@ -44,6 +44,7 @@ EV_WAKEUP = lib.RX_EV_WAKEUP
 READ = lib.RX_READ
 WRITE = lib.RX_WRITE
 _ALL = lib.RX_ALL
+_LAZY = lib.RX_LAZY
 
 #: One reported event: the caller's token, its kind (EV_*), aux (ready sides
 #: for EV_READY, bytes moved before a cancel for EV_DONE) and the result.
@@ -303,11 +304,20 @@ class Loop(object):
             raise error(rc)
         return rc
 
-    def recv(self, fd, buf, token, all=False):
+    def recv(self, fd, buf, token, all=False, lazy=False):
         """Read into the writable buffer ``buf`` (up to its length; all of it
         with ``all=True``, fewer bytes only at end of stream).  Returns the
-        byte count inline, or PENDING."""
+        byte count inline, or PENDING.  ``lazy=True`` (not with ``all``): a
+        recv that must wait does not keep ``buf``; it completes as an
+        EV_READY event and the caller calls ``recv`` again."""
         c = ffi.from_buffer(buf, require_writable=True)
+        if lazy:
+            if all:
+                raise ValueError("recv: lazy and all exclude each other")
+            rc = lib.rx_recv(self._l, fd, c, len(c), _LAZY, token)
+            if rc < 0 and rc != PENDING:
+                raise error(rc)
+            return rc
         rc = lib.rx_recv(self._l, fd, c, len(c), _ALL if all else 0, token)
         return self._pending(rc, token, c)
 

@@ -172,6 +172,52 @@ TEST(recv_ready_after_cancel)
     rx_loop_close(loop);
 }
 
+/* RX_LAZY: inline like any recv; when it must wait it holds no buffer and
+ * completes as a READY event, after which a new recv reads the data. */
+TEST(recv_lazy)
+{
+    rx_loop *loop = ct_loop(backend);
+    int sv[2];
+    ct_socketpair(sv);
+    char buf[16];
+    rx_event ev;
+
+    CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_ALL | RX_LAZY, 1), -EINVAL);
+    CHECK_EQ(ct_stats(loop).pending_ops, 0);
+
+    ct_write_all(sv[1], "abc", 3);                      /* ready: inline */
+    CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 2), 3);
+    CHECK(memcmp(buf, "abc", 3) == 0);
+
+    for (int round = 0; round < 3; round++) {           /* must wait */
+        memset(buf, 'x', sizeof buf);
+        CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 10 + round), RX_PENDING);
+        CHECK_EQ(ct_stats(loop).pending_ops, 1);
+        ct_write_all(sv[1], "hello", 5);
+        ct_wait_event(loop, &ev);
+        CHECK_EV(ev, 10 + round, RX_EV_READY, RX_READ, 0);
+        for (size_t i = 0; i < sizeof buf; i++) CHECK_EQ(buf[i], 'x');   /* untouched */
+        CHECK_EQ(ct_stats(loop).pending_ops, 0);
+        CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 20 + round), 5);
+        CHECK(memcmp(buf, "hello", 5) == 0);
+    }
+
+    /* cancelled like any operation; end of stream wakes it */
+    CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 30), RX_PENDING);
+    CHECK_EQ(rx_cancel(loop, sv[0], RX_READ), 1);
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 30, RX_EV_DONE, 0, -ECANCELED);
+    CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 31), RX_PENDING);
+    ct_close(sv[1]);
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 31, RX_EV_READY, RX_READ, 0);
+    CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 32), 0);
+    CHECK_EQ(ct_stats(loop).pending_ops, 0);
+    ct_expect_none(loop);
+    forget_close(loop, sv[0]);
+    rx_loop_close(loop);
+}
+
 TEST(recv_all)
 {
     rx_loop *loop = ct_loop(backend);

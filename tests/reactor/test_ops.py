@@ -58,6 +58,25 @@ def test_recv_deferred_then_event(loop, pair, collect):
     assert buf[:5] == b"later"
 
 
+def test_recv_lazy_waits_without_the_buffer(loop, pair, collect):
+    a, b = pair
+    with pytest.raises(ValueError):
+        loop.recv(a.fileno(), bytearray(4), 1, all=True, lazy=True)
+    b.sendall(b"now")
+    buf = bytearray(16)
+    assert loop.recv(a.fileno(), buf, 2, lazy=True) == 3          # inline as usual
+    buf = bytearray(b"x" * 16)
+    assert loop.recv(a.fileno(), buf, 3, lazy=True) == PENDING
+    del buf                                    # nothing of it is kept
+    assert loop._held == {}
+    b.sendall(b"later")
+    assert collect(loop, 1) == [Event(3, EV_READY, READ, 0)]
+    buf = bytearray(16)
+    assert loop.recv(a.fileno(), buf, 4, lazy=True) == 5
+    assert buf[:5] == b"later"
+    assert loop.statistics()["pending_ops"] == 0
+
+
 def test_recv_all_across_several_writes(loop, pair, collect):
     a, b = pair
     buf = bytearray(10)
