@@ -34,7 +34,10 @@ from pycos import reactor
 from pycos.core.scheduler import PARK, TIMEOUT, _by_thread, _get_ident
 from pycos.reactor import PENDING, READ, WRITE
 
-__all__ = ["FDIO"]
+__all__ = ["FDIO", "WATCH"]
+
+#: the read-side kind of :meth:`FDIO._wait_readable` (subclasses use kinds > 0)
+WATCH = -1
 
 _timeout_exc = socket.timeout
 
@@ -128,6 +131,27 @@ class FDIO(object):
         return sched._park(task, self._timeout if timeout is False else timeout, None,
                            side.cancel)
 
+    def _wait_readable(self, timeout=False):
+        """[y] Wait until the descriptor is readable (True), without reading;
+        False if it is closed meanwhile."""
+        sched, task = _current()
+        if sched is not self._sched:
+            self._bind(sched)
+        side = self._rd
+        if side.task is not None:
+            raise self._busy("read")
+        tok = next(sched._tokens)
+        if self._loop.watch(self._fd, READ, tok) != PENDING:
+            return True
+        side.task = task
+        side.tok = tok
+        side.kind = WATCH
+        side.buf = None
+        side.extra = None
+        sched._handlers[tok] = side.handler
+        return sched._park(task, self._timeout if timeout is False else timeout, None,
+                           side.cancel)
+
     def _write(self, kind, submit, extra=None, timeout=False):
         sched, task = _current()
         if sched is not self._sched:
@@ -157,7 +181,14 @@ class FDIO(object):
         sched._handlers.pop(side.tok, None)
         if task is None:
             return
+        if side.kind == WATCH:
+            if result < 0:
+                sched._unpark_exc(task, reactor.error(result))
+            else:
+                sched._unpark(task, True)
+            return
         if result < 0:
+            side.buf = None
             sched._unpark_exc(task, reactor.error(result))
             return
         try:
@@ -202,7 +233,9 @@ class FDIO(object):
         kind, buf, extra = side.kind, side.buf, side.extra
         done = self._withdraw(side, READ)
         side.buf = None
-        if reason == TIMEOUT:
+        if reason == TIMEOUT and kind == WATCH:
+            self._sched._unpark_exc(task, _timeout_exc("timed out"))
+        elif reason == TIMEOUT:
             sched = self._sched
             if done:
                 sched._unpark(task, self._read_value(kind, buf, done, extra))
@@ -240,7 +273,10 @@ class FDIO(object):
                 done = self._withdraw(rd, READ)
                 rd.buf = None
                 try:
-                    value = self._read_value(kind, buf, done, extra, closing=True)
+                    if kind == WATCH:
+                        value = False
+                    else:
+                        value = self._read_value(kind, buf, done, extra, closing=True)
                 except Exception as exc:
                     sched._unpark_exc(rtask, exc)
                 else:

@@ -12,7 +12,9 @@ AsyncPipe gathers the pipes of a ``subprocess.Popen`` chain (first ... last):
 ``communicate`` feeding and draining them concurrently.
 """
 
+import errno
 import os
+from types import GeneratorType
 
 from pycos.io.fdio import FDIO
 
@@ -39,6 +41,10 @@ class AsyncFile(FDIO):
             raise ValueError("AsyncFile of a closed descriptor")
         self._fdio_init(fd)
         self._ahead = b""           # read ahead by readline
+        try:
+            self._tty = os.isatty(fd)
+        except OSError:
+            self._tty = False
 
     def __repr__(self):
         return "<pycos.AsyncFile fd=%d>" % self._fd
@@ -66,6 +72,16 @@ class AsyncFile(FDIO):
         return self._read(kind, buf, lambda loop, tok: loop.recv(fd, buf, tok, all=full),
                           timeout=self._timeout if timeout is None else timeout)
 
+    def _read_chunk(self, size, full, timeout):
+        """[y] One read; a terminal whose other side has gone (``EIO`` on a
+        pty master) reads as end of file."""
+        try:
+            return (yield self._read_once(size, full, timeout))
+        except OSError as exc:
+            if exc.errno == errno.EIO and self._tty:
+                return b""
+            raise
+
     def read(self, size=0, full=False, timeout=None):
         """[y] Up to ``size`` bytes (exactly ``size`` with ``full=True``, fewer
         only at end of file or when ``timeout`` passes after some data);
@@ -78,15 +94,15 @@ class AsyncFile(FDIO):
             data, self._ahead = ahead[:size], ahead[size:]
             if len(data) == size or not full:
                 return data
-            rest = yield self._read_once(size - len(data), True, timeout)
+            rest = yield self._read_chunk(size - len(data), True, timeout)
             return data + rest
         self._ahead = b""
         if size > 0:
-            data = yield self._read_once(size, full, timeout)
+            data = yield self._read_chunk(size, full, timeout)
             return ahead + data
         parts = [ahead] if ahead else []
         while True:
-            chunk = yield self._read_once(_CHUNK, False, timeout)
+            chunk = yield self._read_chunk(_CHUNK, False, timeout)
             if not chunk:
                 return b"".join(parts)
             parts.append(chunk)
@@ -108,7 +124,7 @@ class AsyncFile(FDIO):
                 self._ahead = buf[size:]
                 return buf[:size]
             start = len(buf)
-            chunk = yield self._read_once(max(sizehint, 4096), False, timeout)
+            chunk = yield self._read_chunk(max(sizehint, 4096), False, timeout)
             if not chunk:
                 self._ahead = b""
                 return buf
@@ -184,23 +200,29 @@ class AsyncPipe(object):
         """[y] Write to the first process's stdin."""
         return self._need(self.stdin, "stdin").write(buf, full, timeout)
 
-    def read(self, size=0, full=False, timeout=None):
+    # read/read_stderr take (size, timeout) positionally, as in pycos 4.x;
+    # ``full`` is an extension, by keyword
+
+    def read(self, size=0, timeout=None, full=False):
         """[y] Read the last process's stdout (see AsyncFile.read)."""
         return self._need(self.stdout, "stdout").read(size, full, timeout)
 
     def readline(self, size=0, sizehint=100, timeout=None):
         return self._need(self.stdout, "stdout").readline(size, sizehint, timeout)
 
-    def read_stderr(self, size=0, full=False, timeout=None):
+    def read_stderr(self, size=0, timeout=None, full=False):
         return self._need(self.stderr, "stderr").read(size, full, timeout)
 
     def readline_stderr(self, size=0, sizehint=100, timeout=None):
         return self._need(self.stderr, "stderr").readline(size, sizehint, timeout)
 
     def communicate(self, input=None):
-        """[y] Feed ``input`` (bytes, or a file object to read it from) to
-        stdin and close it, while reading stdout and stderr to their end;
-        returns ``(stdout_data, stderr_data)`` (None for a pipe not there)."""
+        """[y] Feed ``input`` (bytes, or a file object -- an AsyncFile too --
+        read to its end and then closed) to stdin and close it, while reading
+        stdout and stderr to their end and closing them, then wait (without
+        blocking the scheduler) for the last process to exit, as
+        ``Popen.communicate`` does; returns ``(stdout_data, stderr_data)``
+        (None for a pipe that is not there), and ``returncode`` is set."""
         return self._communicate(input)
 
     def _communicate(self, input):
@@ -211,10 +233,11 @@ class AsyncPipe(object):
         err_task = Task(_drain, self.stderr) if self.stderr is not None else None
         out = None
         if self.stdout is not None:
-            out = yield self.stdout.read()
+            out = yield _drain(self.stdout)
         err = (yield err_task.finish()) if err_task is not None else None
         for t in tasks:
             yield t.finish()
+        yield _wait_exit(self.last)
         return out, err
 
     def poll(self):
@@ -228,18 +251,28 @@ class AsyncPipe(object):
 
 
 def _feed(f, data, task=None):
+    """Write ``data`` (bytes/str, or a file-like object read to its end and
+    then closed -- an AsyncFile too) to ``f``, then close ``f``."""
     try:
         if data is not None:
             if hasattr(data, "read"):
-                while True:
-                    chunk = data.read(_CHUNK)
-                    if not chunk:
-                        break
-                    if isinstance(chunk, str):
-                        chunk = chunk.encode()
-                    yield f.write(chunk, full=True)
-            elif len(data):
-                yield f.write(data, full=True)
+                try:
+                    while True:
+                        chunk = data.read(_CHUNK)
+                        if isinstance(chunk, GeneratorType):    # an AsyncFile's read
+                            chunk = yield chunk
+                        if not chunk:
+                            break
+                        if isinstance(chunk, str):
+                            chunk = chunk.encode()
+                        yield f.write(chunk, full=True)
+                finally:
+                    data.close()
+            else:
+                if isinstance(data, str):
+                    data = data.encode()
+                if len(data):
+                    yield f.write(data, full=True)
     except BrokenPipeError:
         pass                        # the process stopped reading: as Popen.communicate
     finally:
@@ -247,5 +280,38 @@ def _feed(f, data, task=None):
 
 
 def _drain(f, task=None):
-    data = yield f.read()
+    """Read ``f`` to its end, close it, return the data."""
+    try:
+        data = yield f.read()
+    finally:
+        f.close()
     return data
+
+
+def _wait_exit(proc):
+    """[y] Wait for ``proc`` to exit and reap it, without blocking the
+    scheduler: a pidfd watched by the reactor where the platform has one,
+    else polling with a growing interval (1 ms .. 50 ms)."""
+    if proc.poll() is not None:
+        return proc.returncode
+    fd = -1
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is not None:
+        try:
+            fd = pidfd_open(proc.pid)
+        except OSError:         # not supported, or already reaped elsewhere
+            fd = -1
+    if fd >= 0:
+        f = AsyncFile(fd)
+        try:
+            yield f._wait_readable(None)
+        finally:
+            f.close()
+        return proc.wait()
+    from pycos.core.scheduler import Pycos
+    task = Pycos.cur_task()
+    delay = 0.001
+    while proc.poll() is None:
+        yield task.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return proc.returncode

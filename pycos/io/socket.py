@@ -19,9 +19,10 @@ accepts, so a hostile length cannot make it allocate gigabytes.
 import errno
 import socket
 import struct
+import time
 
 from pycos import reactor
-from pycos.io.fdio import FDIO
+from pycos.io.fdio import FDIO, _current
 from pycos.io import tls as _tls
 
 __all__ = ["AsyncSocket", "MAX_MSG_SIZE"]
@@ -29,7 +30,8 @@ __all__ = ["AsyncSocket", "MAX_MSG_SIZE"]
 MAX_MSG_SIZE = 64 << 20
 
 # operation kinds
-_RECV, _RECVALL, _ACCEPT, _RECVFROM = 1, 2, 3, 4
+_RECV, _ACCEPT, _RECVFROM = 1, 3, 4
+_RECVALL_CHUNK = 1 << 20
 _SEND, _SENDALL, _CONNECT, _SENDTO = 5, 6, 7, 8
 
 _HDR = struct.Struct(">L")
@@ -71,6 +73,7 @@ class AsyncSocket(FDIO):
         self._blocking = False
         self._addrbuf = None
         self._rbuf = None
+        self._ahead = b""           # plain bytes that came with TLS's end (unwrap)
         self._max_msg = int(max_msg_size)
         if keyfile is not None and certfile is None:
             raise ValueError("keyfile given without certfile")
@@ -94,6 +97,7 @@ class AsyncSocket(FDIO):
         self._blocking = False
         self._addrbuf = None
         self._rbuf = None
+        self._ahead = b""           # plain bytes that came with TLS's end (unwrap)
         self._max_msg = parent._max_msg
         self._tls_cfg = parent._tls_cfg
         self._tls = _tls.Session(self._tls_cfg, server_side=True) if self._tls_cfg else None
@@ -146,7 +150,7 @@ class AsyncSocket(FDIO):
     # -- values of completions --
 
     def _read_value(self, kind, buf, n, extra, closing=False):
-        if kind == _RECV or kind == _RECVALL:
+        if kind == _RECV:
             return bytes(buf) if n == len(buf) else bytes(memoryview(buf)[:n])
         if kind == _ACCEPT:
             if closing:
@@ -219,18 +223,60 @@ class AsyncSocket(FDIO):
                 self._sock, bufsize)
         if self._tls is not None:
             return self._tls_recv(bufsize)
+        if self._ahead:
+            return self._take_ahead(bufsize)
         buf = self._buffer(bufsize)
         fd = self._fd
         return self._read(_RECV, buf, lambda loop, tok: loop.recv(fd, buf, tok))
+
+    def _take_ahead(self, n):
+        data, self._ahead = self._ahead[:n], self._ahead[n:]
+        return data
 
     def recvall(self, bufsize):
         """[y] Exactly ``bufsize`` bytes; fewer only at end of stream or when
         the timeout passes after some data came (no data: ``socket.timeout``)."""
         if self._blocking or self._tls is not None:
             return self._recvall_loop(bufsize)
-        buf = bytearray(bufsize)
-        fd = self._fd
-        return self._read(_RECVALL, buf, lambda loop, tok: loop.recv(fd, buf, tok, all=True))
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recvall")
+        # A loop of plain reads (not one all-or-nothing reactor read): an
+        # error after some data (a reset) is then raised by the read that
+        # meets it, never mistaken for end of stream.
+        _current()
+        if self._rd.task is not None:
+            raise self._busy("read")
+        if self._ahead:
+            data = self._take_ahead(bufsize)
+            if len(data) == bufsize:
+                return data
+            return self._recvall_into(bufsize, data)
+        return self._recvall_into(bufsize, None)
+
+    def _recvall_into(self, n, first):
+        """The rest of recvall: plain reads (at most 1 MiB each, into the
+        socket's reused buffer); the socket's timeout is the deadline of the
+        whole call."""
+        parts = [first] if first else []
+        got = len(first) if first else 0
+        timeout = self._timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while got < n:
+            if self._fd < 0:            # closed meanwhile: what we have
+                break
+            if deadline is not None:
+                timeout = max(0.0, deadline - time.monotonic())
+            try:
+                chunk = yield self._raw_recv(min(n - got, _RECVALL_CHUNK), timeout=timeout)
+            except socket.timeout:
+                if got:
+                    break
+                raise
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
 
     def send(self, data, *flags):
         """[y] Send what fits now (at least one byte); returns the count."""
@@ -309,6 +355,12 @@ class AsyncSocket(FDIO):
             self._sock.bind(source_address)
         if timeout is not None:
             self.settimeout(timeout)
+        if self._blocking:
+            self.connect(address)
+            return self
+        return self._connect_gen(address)
+
+    def _connect_gen(self, address):
         yield self.connect(address)
         return self
 
@@ -353,6 +405,9 @@ class AsyncSocket(FDIO):
             raise ValueError("message too long for a 4-byte length")
         if n <= 65536:
             return self.sendall(_HDR.pack(n) + bytes(data))
+        if self._blocking:
+            self.sendall(_HDR.pack(n))
+            return self.sendall(data)
         return self._send_msg_big(data)
 
     def _send_msg_big(self, data):
@@ -366,9 +421,9 @@ class AsyncSocket(FDIO):
             return self._recvall_sync(n)
         return self._recvall_gen(n)
 
-    def _recvall_gen(self, n):
-        parts = []
-        got = 0
+    def _recvall_gen(self, n, first=None):
+        parts = [first] if first else []
+        got = len(first) if first else 0
         while got < n:
             try:
                 chunk = yield self.recv(n - got)
@@ -422,6 +477,9 @@ class AsyncSocket(FDIO):
 
     def _unwrap(self):
         yield self._tls.shutdown(self)
+        # what the peer sent after its close_notify is plain data, and may
+        # already be in the engine's incoming buffer
+        self._ahead = self._tls.inc.read()
         self._tls = None
         self._tls_cfg = None
         return self

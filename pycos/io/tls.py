@@ -13,16 +13,38 @@ A server session handshakes lazily, on the connection's first read or write
 Closing sends close_notify (best effort, never blocking).  A peer that
 closes without close_notify ("ragged EOF") reads as end of stream, as
 ``ssl``'s ``suppress_ragged_eofs`` does by default.
+
+Two tasks, one engine
+---------------------
+
+As on a plain socket, one task may read while another writes.  Both then
+drive the one engine, and either may need the raw socket's other side (a
+write can need to read during a handshake; a read can produce bytes to send,
+such as a key-update reply).  Three small mutexes keep that straight:
+
+* the *handshake* mutex: the first task to need the handshake runs it, the
+  others wait for its outcome (and see its error if it failed);
+* the *send* mutex: whoever holds it sends until the outgoing BIO is empty,
+  so records always leave in the order the engine made them.  A reader that
+  finds the mutex held leaves its bytes to the holder instead of waiting;
+* the *receive* mutex: one raw read at a time feeds the incoming BIO.
+
+The public rule stays "one pending read and one pending write per socket":
+a second concurrent reader (or writer) gets ``RuntimeError``.
 """
 
+import errno
 import socket
 import ssl
 import time
+
+from pycos.core.waitqueue import WaitQueue, current_task
 
 __all__ = ["Config", "Session", "HANDSHAKE_TIMEOUT"]
 
 HANDSHAKE_TIMEOUT = 30.0
 _CHUNK = 65536
+_WRITE_CHUNK = 64 * 1024
 
 
 class Config(object):
@@ -31,6 +53,11 @@ class Config(object):
     def __init__(self, certfile, keyfile, context, server_hostname, handshake_timeout):
         if context is not None and not isinstance(context, ssl.SSLContext):
             raise TypeError("ssl_context must be an ssl.SSLContext")
+        if handshake_timeout is None:
+            handshake_timeout = float("inf")
+        handshake_timeout = float(handshake_timeout)
+        if handshake_timeout != handshake_timeout or handshake_timeout <= 0:
+            raise ValueError("handshake_timeout must be a positive number (or None)")
         self.certfile = certfile
         self.keyfile = keyfile
         self.context = context
@@ -62,6 +89,40 @@ class Config(object):
         return self._client_ctx
 
 
+class _Mutex(object):
+    """A task mutex that costs nothing when free: ``take()`` returns True
+    when the current task got it at once; otherwise the task must yield
+    ``wait(timeout)`` and owns it when that returns True (False: timed out).
+    Ownership passes FIFO on :meth:`release`."""
+
+    __slots__ = ("held", "_q")
+
+    def __init__(self):
+        self.held = False
+        self._q = WaitQueue()
+
+    def take(self):
+        if self.held:
+            return False
+        self.held = True
+        return True
+
+    def wait(self, timeout=None):
+        return self._q.park(current_task("TLS I/O"), timeout, False)
+
+    def release(self):
+        if self._q.unpark(True) is None:
+            self.held = False
+
+
+def _acquire(mutex, timeout):
+    """[y] Own ``mutex`` (socket.timeout after ``timeout`` seconds)."""
+    if mutex.take():
+        return
+    if not (yield mutex.wait(timeout)):
+        raise socket.timeout("timed out")
+
+
 class Session(object):
     """One TLS connection's engine and buffers."""
 
@@ -77,18 +138,56 @@ class Session(object):
             self.obj = ctx.wrap_bio(self.inc, self.out, server_side=False,
                                     server_hostname=cfg.server_hostname)
         self.shaken = False
+        self.hs_error = None
+        self._hs_mu = _Mutex()
+        self._send_mu = _Mutex()
+        self._recv_mu = _Mutex()
+        self._reader = None         # the task in recv (one at a time)
+        self._writer = None         # the task in send
 
     # -- moving bytes between the BIOs and the socket --
 
-    def _flush(self, sock, timeout=False):
-        data = self.out.read()
-        if data:
-            r = yield sock._raw_sendall(data, timeout=timeout)
-            if r is not None:      # partial: the timeout passed
-                raise socket.timeout("timed out sending TLS data")
+    def _flush(self, sock, timeout=False, wait=True):
+        """[y] Send what the engine has queued.  ``wait=False``: if another
+        task is sending, leave the bytes to it (it sends until the BIO is
+        empty) instead of waiting."""
+        if not self.out.pending:
+            return
+        mu = self._send_mu
+        if not mu.take():
+            if not wait:
+                return
+            if not (yield mu.wait(sock._timeout if timeout is False else timeout)):
+                raise socket.timeout("timed out")
+        try:
+            while self.out.pending:
+                if sock._fd < 0:
+                    raise OSError(errno.EBADF, "TLS socket closed while writing")
+                data = self.out.read()
+                r = yield sock._raw_sendall(data, timeout=timeout)
+                if r is not None:      # partial: the timeout passed
+                    raise socket.timeout("timed out sending TLS data")
+        finally:
+            mu.release()
 
     def _fill(self, sock, timeout=False):
-        data = yield sock._raw_recv(_CHUNK, timeout=timeout)
+        """[y] One raw read into the engine; returns its size (0: end of
+        stream, which is also what a closed socket reads as)."""
+        mu = self._recv_mu
+        if not mu.take():
+            ok = yield mu.wait(sock._timeout if timeout is False else timeout)
+            if not ok:
+                raise socket.timeout("timed out")
+            # the task before us may have fed what we need: let the caller retry
+            mu.release()
+            return -1
+        try:
+            if sock._fd < 0:
+                data = b""
+            else:
+                data = yield sock._raw_recv(_CHUNK, timeout=timeout)
+        finally:
+            mu.release()
         if data:
             self.inc.write(data)
         else:
@@ -98,19 +197,49 @@ class Session(object):
     # -- handshake --
 
     def handshake(self, sock):
+        """[y] Complete the handshake (once; concurrent callers wait for the
+        first one and share its outcome)."""
+        if self.shaken:
+            return
+        if self.hs_error is not None:
+            raise self.hs_error
         deadline = time.monotonic() + self.cfg.handshake_timeout
+        mu = self._hs_mu
+        if not mu.take():
+            left = deadline - time.monotonic()
+            if not (yield mu.wait(None if left == float("inf") else max(0.0, left))):
+                raise socket.timeout("TLS handshake timed out")
+        try:
+            if self.shaken:
+                return
+            if self.hs_error is not None:
+                raise self.hs_error
+            try:
+                yield self._handshake(sock, deadline)
+            except Exception as exc:
+                self.hs_error = exc
+                raise
+        finally:
+            mu.release()
+
+    def _handshake(self, sock, deadline):
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise socket.timeout("TLS handshake timed out")
             if sock._timeout is not None:
                 left = min(left, sock._timeout)
+            if left == float("inf"):
+                left = None
             try:
                 self.obj.do_handshake()
                 break
             except ssl.SSLWantReadError:
                 yield self._flush(sock, left)
-                n = yield self._fill(sock, max(0.0, deadline - time.monotonic()))
+                left = deadline - time.monotonic()
+                if sock._timeout is not None:
+                    left = min(left, sock._timeout)
+                n = yield self._fill(sock, None if left == float("inf") else max(0.0, left))
                 if not n:
                     raise ssl.SSLEOFError(8, "peer closed the connection during the TLS handshake")
         yield self._flush(sock)
@@ -118,48 +247,74 @@ class Session(object):
 
     # -- data --
 
+    def _enter(self, who, what):
+        task = current_task("TLS I/O")
+        cur = getattr(self, who)
+        if cur is not None and cur is not task:
+            raise RuntimeError("another task's %s is pending on this TLS socket "
+                               "(one read and one write at a time)" % what)
+        setattr(self, who, task)
+
     def recv(self, sock, n):
-        if not self.shaken:
-            yield self.handshake(sock)
-        while True:
-            try:
-                return self.obj.read(n)
-            except ssl.SSLWantReadError:
-                pass
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                return b""
-            yield self._flush(sock)     # e.g. a key update reply
-            got = yield self._fill(sock)
-            if not got and not self.obj.pending():
+        """[y] Up to ``n`` bytes of plaintext; ``b''`` at end of stream."""
+        self._enter("_reader", "read")
+        try:
+            if not self.shaken:
+                yield self.handshake(sock)
+            while True:
                 try:
                     return self.obj.read(n)
-                except (ssl.SSLZeroReturnError, ssl.SSLEOFError, ssl.SSLWantReadError):
+                except ssl.SSLWantReadError:
+                    pass
+                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                     return b""
+                if sock._fd < 0:
+                    return b""
+                yield self._flush(sock, wait=False)     # e.g. a key update reply
+                got = yield self._fill(sock)
+                if not got and not self.obj.pending():
+                    try:
+                        return self.obj.read(n)
+                    except (ssl.SSLZeroReturnError, ssl.SSLEOFError, ssl.SSLWantReadError):
+                        return b""
+        finally:
+            self._reader = None
 
     def send(self, sock, data, all):
-        if not self.shaken:
-            yield self.handshake(sock)
-        view = memoryview(data)
-        total = len(view)
-        sent = 0
-        while sent < total:
-            chunk = view[sent:sent + 16 * 1024 * 4]
-            try:
-                n = self.obj.write(chunk)
-            except ssl.SSLWantReadError:
+        """[y] Encrypt and send ``data`` (all of it, or one chunk when
+        ``all`` is false: returns the count then)."""
+        self._enter("_writer", "write")
+        try:
+            if not self.shaken:
+                yield self.handshake(sock)
+            view = memoryview(data)
+            total = len(view)
+            sent = 0
+            while sent < total:
+                if sock._fd < 0:
+                    raise OSError(errno.EBADF, "TLS socket closed while writing")
+                chunk = view[sent:sent + _WRITE_CHUNK]
+                try:
+                    n = self.obj.write(chunk)
+                except ssl.SSLWantReadError:
+                    yield self._flush(sock)
+                    if not (yield self._fill(sock)):
+                        raise OSError(errno.EPIPE, "TLS peer closed the connection")
+                    continue
+                sent += n
                 yield self._flush(sock)
-                yield self._fill(sock)
-                continue
-            sent += n
-            yield self._flush(sock)
-            if not all:
-                break
-        return None if all else sent
+                if not all:
+                    break
+            return None if all else sent
+        finally:
+            self._writer = None
 
     # -- ending --
 
     def close_notify(self, plain_sock):
         """Queue close_notify and send it if the socket takes it now."""
+        if self._send_mu.held:
+            return              # a record is half sent: an alert now would corrupt the stream
         try:
             self.obj.unwrap()
         except (ssl.SSLError, ValueError, OSError):
@@ -172,6 +327,7 @@ class Session(object):
                 pass
 
     def shutdown(self, sock):
+        """[y] Send close_notify and wait for the peer's."""
         while True:
             try:
                 self.obj.unwrap()
@@ -234,7 +390,7 @@ class Session(object):
         view = memoryview(data)
         sent = 0
         while sent < len(view):
-            sent += self.obj.write(view[sent:sent + 65536])
+            sent += self.obj.write(view[sent:sent + _WRITE_CHUNK])
             self._sync_flush(s)
 
     def sync_send(self, s, data):

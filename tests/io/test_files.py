@@ -445,3 +445,159 @@ def test_asyncpipe_errors(run, procs):
         ap.read_stderr()
     ap.close()
     assert p.wait(10) == 0
+
+
+# ---------------------------------------------------------------- more descriptors
+
+
+def test_pty_read_write_readline_and_hangup(run):
+    """A pseudo-terminal: AsyncFile on both ends; when the terminal side is
+    closed, the master reads end of file (the kernel says EIO there)."""
+    import tty
+    master, slave = os.openpty()
+    tty.setraw(slave)                       # no echo, no line discipline games
+    m, s = AsyncFile(master), AsyncFile(slave)
+
+    def go(task=None):
+        yield s.write(b"first line\nsecond", full=True)
+        line = yield m.readline(timeout=5)
+        part = yield m.read(6, full=True, timeout=5)
+        yield m.write(b"to the terminal\n", full=True)
+        back = yield s.readline(timeout=5)
+        try:
+            yield m.read(10, timeout=0.05)
+        except socket.timeout:
+            timed_out = True
+        else:
+            timed_out = False
+        yield s.write(b"bye", full=True)
+        s.close()
+        rest = yield m.read()               # to end of file: the data, then the hangup
+        return line, part, back, timed_out, rest
+
+    try:
+        assert run(go) == (b"first line\n", b"second", b"to the terminal\n", True, b"bye")
+    finally:
+        m.close()
+        s.close()
+
+
+def test_character_device_and_int_descriptor(run):
+    """Any descriptor: /dev/zero through a file object and /dev/null by number."""
+    zero = open("/dev/zero", "rb", buffering=0)
+    null = os.open("/dev/null", os.O_WRONLY)
+
+    def go(task=None):
+        with AsyncFile(zero) as z, AsyncFile(null) as n:
+            data = yield z.read(100000, full=True)
+            wrote = yield n.write(b"x" * 100000, full=True)
+        return data, wrote
+
+    data, wrote = run(go)
+    assert data == bytes(100000) and wrote == 100000
+    assert zero.closed
+
+
+def test_asyncfile_over_a_socket(run):
+    """An AsyncFile over a socket (or an AsyncSocket, as pycos 4.x's
+    socket_afile example does): lines and bulk data, then end of file."""
+    from pycos.io import AsyncSocket
+    a, b = socket.socketpair()
+    sa = AsyncSocket(a)
+    data = b"".join(b"line %d\n" % i for i in range(20000))
+
+    def writer(task=None):
+        f = AsyncFile(sa)
+        yield f.write(data, full=True)
+        f.close()                           # closes the AsyncSocket with it
+
+    def go(task=None):
+        w = pycos.Task(writer)
+        with AsyncFile(b) as f:
+            lines = []
+            while True:
+                line = yield f.readline()
+                if not line:
+                    break
+                lines.append(line)
+        yield w.finish()
+        return lines
+
+    lines = run(go)
+    assert b"".join(lines) == data and len(lines) == 20000
+    assert sa.closed and b.fileno() == -1
+
+
+def test_asyncpipe_context_manager_never_swallows(run, procs):
+    p = subprocess.Popen(["cat"], stdin=PIPE, stdout=PIPE, stderr=PIPE)
+    procs.append(p)
+
+    def go(task=None):
+        try:
+            with AsyncPipe(p) as ap:
+                yield ap.write(b"", full=True)
+                raise KeyError("from the body")
+        except KeyError as exc:
+            return exc.args[0], ap.stdin.closed, ap.stdout.closed, ap.stderr.closed
+
+    assert run(go) == ("from the body", True, True, True)
+    assert p.wait(10) == 0
+
+
+def test_communicate_waits_for_exit_and_sets_returncode(run, procs):
+    """As Popen.communicate: the process has been reaped when it returns."""
+    p = subprocess.Popen(["sh", "-c", "cat >/dev/null; echo done; echo oops >&2; exit 3"],
+                         stdin=PIPE, stdout=PIPE, stderr=PIPE)
+    procs.append(p)
+
+    def go(task=None):
+        ap = AsyncPipe(p)
+        out, err = yield ap.communicate(b"ignored")
+        return out, err, ap.returncode
+
+    assert run(go) == (b"done\n", b"oops\n", 3)
+
+
+def test_communicate_input_from_an_asyncfile(run, procs):
+    """The input may be an AsyncFile (read to its end, then closed)."""
+    data = os.urandom(1 << 20)
+    p = subprocess.Popen(["sha1sum"], stdin=PIPE, stdout=PIPE)
+    procs.append(p)
+    r, w = os.pipe()
+    src = AsyncFile(r)
+
+    def feed(task=None):
+        with AsyncFile(w) as f:
+            yield f.write(data, full=True)
+
+    def go(task=None):
+        feeder = pycos.Task(feed)
+        out, _ = yield AsyncPipe(p).communicate(src)
+        yield feeder.finish()
+        return out
+
+    out = run(go)
+    assert out.split()[0].decode() == hashlib.sha1(data).hexdigest()
+    assert src.closed and p.returncode == 0
+
+
+def test_asyncpipe_read_takes_timeout_second(run, procs):
+    """pycos 4.x's AsyncPipe.read(size, timeout): the second positional
+    argument is the timeout."""
+    p = subprocess.Popen(["cat"], stdin=PIPE, stdout=PIPE, stderr=PIPE)
+    procs.append(p)
+
+    def go(task=None):
+        with AsyncPipe(p) as ap:
+            try:
+                yield ap.read(10, 0.05)
+            except socket.timeout:
+                first = "timeout"
+            try:
+                yield ap.read_stderr(10, 0.05)
+            except socket.timeout:
+                second = "timeout"
+            return first, second
+
+    assert run(go) == ("timeout", "timeout")
+    assert p.wait(10) == 0

@@ -722,3 +722,97 @@ def test_second_concurrent_write_raises_runtime_error(run):
     assert run(intruder) == "RuntimeError"
     assert w.value(5) == errno.EBADF
     b.close()
+
+
+# ---------------------------------------------------------------- plain peers in threads
+
+
+def test_plain_socket_clients_in_threads(run):
+    """Ordinary blocking ``socket`` clients in threads (code that knows
+    nothing of pycos) against a server with one task per connection."""
+    n_threads, n_msgs = 8, 20
+    lsock = listener()
+
+    def serve(conn, task=None):
+        with conn:
+            while True:
+                msg = yield conn.recv_msg()
+                if not msg:
+                    return
+                yield conn.send_msg(msg[::-1])
+
+    def server(task=None):
+        tasks = []
+        for _ in range(n_threads):
+            conn, _ = yield lsock.accept()
+            tasks.append(pycos.Task(serve, conn))
+        for t in tasks:
+            yield t.finish()
+
+    srv = pycos.Task(server)
+    results, errors = {}, []
+
+    def client(i):
+        try:
+            with socket.create_connection(addr_of(lsock), timeout=10) as s:
+                f = s.makefile("rb")
+                got = []
+                for k in range(n_msgs):
+                    payload = (b"%d-%d|" % (i, k)) * (k * 50 + 1)
+                    s.sendall(struct.pack(">L", len(payload)) + payload)
+                    n = struct.unpack(">L", f.read(4))[0]
+                    got.append(f.read(n) == payload[::-1])
+                f.close()
+                results[i] = got
+        except Exception as exc:        # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    srv.value(10)
+    lsock.close()
+    assert not errors and not any(t.is_alive() for t in threads), errors
+    assert results == {i: [True] * n_msgs for i in range(n_threads)}
+
+
+def test_client_against_a_plain_threaded_server(run):
+    """A socketserver-style blocking server in a thread; AsyncSocket clients
+    in tasks (recvall across the server's separate writes)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(10)
+
+    def serve_one():
+        conn, _ = srv.accept()
+        with conn:
+            conn.settimeout(10)
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = conn.recv(100)
+                if not chunk:
+                    return
+                buf += chunk
+            for ch in buf.strip():             # one byte per write
+                conn.sendall(bytes([ch]).upper())
+
+    th = threading.Thread(target=serve_one)
+    th.start()
+
+    def go(task=None):
+        with AsyncSocket(socket.socket()) as s:
+            s.settimeout(10)
+            yield s.connect(srv.getsockname())
+            yield s.sendall(b"trickle me\n")
+            got = yield s.recvall(10)
+            end = yield s.recv(10)
+            return got, end
+
+    try:
+        assert run(go) == (b"TRICKLE ME", b"")
+    finally:
+        th.join(10)
+        srv.close()

@@ -3,12 +3,14 @@ stream, reset, refused, unreachable, and closing while tasks wait.  Each
 case must end cleanly (the right exception or value, within its deadline)
 and leave nothing behind (the conftest checks the reactor afterwards)."""
 import errno
+import fcntl
 import os
 import shutil
 import socket
 import struct
 import subprocess
 import sys
+import termios
 import textwrap
 import threading
 import time
@@ -41,6 +43,11 @@ def _tcp_pair(run):
         return run(go)
     finally:
         lsock.close()
+
+
+def _unread(sock):
+    """Bytes waiting in the kernel's receive queue of ``sock``."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
 
 
 def _elapsed(t0):
@@ -498,11 +505,12 @@ def test_close_wakes_recvall_with_partial_data(run):
     def closer(task=None):
         yield ready.wait(5)
         yield b.sendall(b"part")
-        # the reader has the 4 bytes once its recvall has consumed them
-        for _ in range(100):
-            if a._loop.pending_done(a.fileno(), pycos.reactor.READ):
-                break
-            yield task.sleep(0.01)
+        # the reader has the 4 bytes once its recvall has taken them out of
+        # the kernel's receive queue
+        deadline = time.monotonic() + 5
+        while _unread(a) and time.monotonic() < deadline:
+            yield task.sleep(0.005)
+        assert _unread(a) == 0
         a.close()
 
     r = pycos.Task(reader)
@@ -732,3 +740,81 @@ def test_scheduler_terminate_with_pending_operations(sched):
     assert not any(t.is_alive() for t in tasks)
     for s in (a, b, lsock):
         s.close()
+
+
+def test_recvfrom_timeout_and_late_datagram(run):
+    u = AsyncSocket(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    u.bind(("127.0.0.1", 0))
+    u.settimeout(0.1)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def go(task=None):
+        t0 = time.monotonic()
+        try:
+            yield u.recvfrom(100)
+        except socket.timeout:
+            waited = _elapsed(t0)
+        sender.sendto(b"late", u.getsockname())
+        data, addr = yield u.recvfrom(100)
+        return waited, data, addr[1] == sender.getsockname()[1]
+
+    try:
+        waited, data, same = run(go)
+    finally:
+        u.close()
+        sender.close()
+    assert 0.05 <= waited < 2 and data == b"late" and same
+
+
+def test_unix_connect_refused_and_missing(run, tmp_path):
+    """A Unix socket path nobody listens on: ConnectionRefusedError; a path
+    that does not exist: FileNotFoundError."""
+    path = str(tmp_path / "bound-not-listening")
+    holder = socket.socket(socket.AF_UNIX)
+    holder.bind(path)
+    a = AsyncSocket(socket.socket(socket.AF_UNIX))
+    b = AsyncSocket(socket.socket(socket.AF_UNIX))
+
+    def go(task=None):
+        out = []
+        for sock, where in ((a, path), (b, str(tmp_path / "missing"))):
+            try:
+                yield sock.connect(where)
+            except OSError as exc:
+                out.append(type(exc))
+        return out
+
+    try:
+        assert run(go) == [ConnectionRefusedError, FileNotFoundError]
+    finally:
+        a.close()
+        b.close()
+        holder.close()
+
+
+def test_reset_wakes_a_pending_recv_msg(run):
+    """The reset arrives while recv_msg is already waiting mid-message."""
+    a, b = _tcp_pair(run)
+    started = pycos.Event()
+
+    def reader(task=None):
+        started.set()
+        try:
+            return (yield a.recv_msg())
+        except ConnectionResetError:
+            return "reset"
+
+    def go(task=None):
+        r = pycos.Task(reader)
+        yield started.wait(5)
+        yield b.sendall(struct.pack(">L", 1000) + b"x" * 10)
+        deadline = time.monotonic() + 5
+        while _unread(a) and time.monotonic() < deadline:
+            yield task.sleep(0.005)
+        _reset(b)
+        return (yield r.finish())
+
+    try:
+        assert run(go) == "reset"
+    finally:
+        a.close()

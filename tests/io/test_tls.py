@@ -621,3 +621,144 @@ def test_tls_full_duplex_reader_and_writer_tasks(run, pki, start):
         lsock.close()
     assert got_up == hashlib.sha256(up).hexdigest()
     assert got_down == hashlib.sha256(down).hexdigest()
+
+
+def test_tls_second_concurrent_reader_raises(run, pki):
+    """One pending read per socket holds for TLS too: a second reader gets
+    RuntimeError at once; the first one is unaffected."""
+    started = pycos.Event()
+
+    def server(conn):
+        yield conn.send_msg(b"go")
+        m = yield conn.recv_msg()               # the client's verdict
+        yield conn.sendall(b"for the first reader")
+        return m
+
+    def client(sock):
+        assert (yield sock.recv_msg()) == b"go"
+
+        def first(task=None):
+            started.set()
+            return (yield sock.recv(100))
+
+        r = pycos.Task(first)
+        yield started.wait(5)
+        yield task_sleep0()
+        try:
+            yield sock.recv(100)
+            verdict = b"no error"
+        except RuntimeError as exc:
+            verdict = b"RuntimeError" if "pending" in str(exc) else str(exc).encode()
+        yield sock.send_msg(verdict)
+        return (yield r.finish())
+
+    m, got = _tls_pair_run(run, pki, server, client)
+    assert m == b"RuntimeError"
+    assert got == b"for the first reader"
+
+
+def task_sleep0():
+    return pycos.Pycos.cur_task().sleep(0)
+
+
+def test_tls_failed_lazy_handshake_reaches_reader_and_writer(run, pki):
+    """A server connection with a reader task and a writer task from the
+    start; the peer is no TLS client.  Both tasks see the one handshake's
+    SSL error (neither hangs, neither gets a 'busy' error)."""
+    lsock = tls_listener(pki)
+
+    def reader(conn, task=None):
+        try:
+            yield conn.recv(10)
+        except ssl.SSLError:
+            return "SSLError"
+
+    def writer(conn, task=None):
+        try:
+            yield conn.sendall(b"x" * 1000)
+        except ssl.SSLError:
+            return "SSLError"
+
+    def server(task=None):
+        conn, _ = yield lsock.accept()
+        with conn:
+            r, w = pycos.Task(reader, conn), pycos.Task(writer, conn)
+            return (yield r.finish()), (yield w.finish())
+
+    srv = pycos.Task(server)
+    with socket.create_connection(addr_of(lsock), timeout=10) as c:
+        c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert srv.value(10) == ("SSLError", "SSLError")
+    lsock.close()
+
+
+def test_tls_sendall_timeout_and_close_wakes_writer(run, pki):
+    """A peer that never reads: sendall times out within its deadline; a
+    second sendall is woken by close with an OSError."""
+    release = pycos.Event()
+
+    def server(conn):
+        yield conn.recv(1)                      # the handshake, one byte
+        yield release.wait(20)                  # then read nothing
+
+    def client(sock):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        yield sock.send(b"!")
+        sock.settimeout(0.3)
+        t0 = time.monotonic()
+        try:
+            yield sock.sendall(b"y" * (32 << 20))
+            out = "no timeout"
+        except socket.timeout:
+            out = "timeout"
+        waited = _elapsed(t0)
+        sock.settimeout(None)
+
+        def writer(task=None):
+            try:
+                yield sock.sendall(b"z" * (32 << 20))
+            except OSError as exc:
+                return type(exc)
+
+        w = pycos.Task(writer)
+        yield task_sleep0()
+        yield task_sleep0()
+        sock.close()
+        wres = yield w.finish()
+        release.set()
+        return out, waited, wres
+
+    _, (out, waited, wres) = _tls_pair_run(run, pki, server, client)
+    assert out == "timeout" and 0.25 <= waited < 3
+    assert issubclass(wres, OSError)
+
+
+def test_tls_echo_server_with_openssl_s_client_many_lines(run, pki, sched):
+    """The user's first try (docs): a TLS echo server, one task per
+    connection, talked to by openssl s_client."""
+    lsock = tls_listener(pki)
+
+    lines = b"".join(b"echo line %d\n" % i for i in range(2000))
+
+    def serve(conn, task=None):
+        with conn:              # closing sends close_notify: s_client then exits
+            n = 0
+            while n < len(lines):
+                data = yield conn.recv(4096)
+                if not data:
+                    break
+                yield conn.sendall(data)
+                n += len(data)
+        return n
+
+    def server(task=None):
+        conn, _ = yield lsock.accept()
+        return (yield pycos.Task(serve, conn).finish())
+
+    srv = pycos.Task(server)
+    p = s_client(lsock.getsockname()[1], lines, "-CAfile", pki["ca_pem"],
+                 "-verify_return_error", "-verify_hostname", "localhost", "-quiet")
+    assert srv.value(10) == len(lines)
+    lsock.close()
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == lines, p.stdout[-200:]
