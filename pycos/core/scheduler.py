@@ -179,6 +179,7 @@ class Scheduler(object):
     def __init__(self, embedded=False, virtual_time=False, backend=None, name=""):
         self.loop = reactor.Loop(backend=backend, manual_clock=bool(virtual_time))
         self._virtual = bool(virtual_time)
+        self._scratch = {}      # size -> bytearray for inline reads (pycos.io)
         self._embedded = bool(embedded)
         self._name = name or ""
         self._location = None

@@ -34,10 +34,12 @@ from pycos import reactor
 from pycos.core.scheduler import PARK, TIMEOUT, _by_thread, _get_ident
 from pycos.reactor import PENDING, READ, WRITE
 
-__all__ = ["FDIO", "WATCH"]
+__all__ = ["FDIO", "WATCH", "LAZY"]
 
 #: the read-side kind of :meth:`FDIO._wait_readable` (subclasses use kinds > 0)
 WATCH = -1
+#: the read-side kind of :meth:`FDIO._recv_lazy`
+LAZY = -2
 
 _timeout_exc = socket.timeout
 
@@ -50,6 +52,18 @@ def _current():
         raise RuntimeError("this pycos call must be made (with yield) from a task; "
                            "use blocking=True for plain threads")
     return sched, task
+
+
+def _scratch(sched, n):
+    """The scheduler's buffer of ``n`` bytes for inline reads (reused: only
+    the scheduler's thread reads into it, and only synchronously)."""
+    bufs = sched._scratch
+    buf = bufs.get(n)
+    if buf is None:
+        if len(bufs) >= 8:      # a program reading with many sizes: keep few
+            bufs.clear()
+        buf = bufs[n] = bytearray(n)
+    return buf
 
 
 class _Side(object):
@@ -131,6 +145,50 @@ class FDIO(object):
         return sched._park(task, self._timeout if timeout is False else timeout, None,
                            side.cancel)
 
+    def _recv_lazy(self, n):
+        """[y] Up to ``n`` bytes, on the reactor's lazy recv: the read goes
+        into the scheduler's scratch buffer, and a read that must wait holds
+        no buffer at all (an idle connection pins no memory).  The bytes are
+        returned inline, or the task parks until the descriptor is readable
+        and :meth:`_on_read` reads them."""
+        sched, task = _current()
+        if sched is not self._sched:
+            self._bind(sched)
+        side = self._rd
+        if side.task is not None:
+            raise self._busy("read")
+        if n < 0:
+            raise ValueError("negative buffersize in recv")
+        buf = _scratch(sched, n)
+        tok = next(sched._tokens)
+        r = self._loop.recv(self._fd, buf, tok, lazy=True)
+        if r != PENDING:
+            return bytes(buf) if r == n else bytes(memoryview(buf)[:r])
+        side.task = task
+        side.tok = tok
+        side.kind = LAZY
+        side.buf = None
+        side.extra = n
+        sched._handlers[tok] = side.handler
+        return sched._park(task, self._timeout, None, side.cancel)
+
+    def _lazy_ready(self, sched, task, side):
+        """The descriptor of a parked lazy recv is readable: read now."""
+        n = side.extra
+        buf = _scratch(sched, n)
+        tok = next(sched._tokens)
+        try:
+            r = self._loop.recv(self._fd, buf, tok, lazy=True)
+        except OSError as exc:
+            sched._unpark_exc(task, exc)
+            return
+        if r == PENDING:        # readiness without data: wait on, same park
+            side.task = task
+            side.tok = tok
+            sched._handlers[tok] = side.handler
+            return
+        sched._unpark(task, bytes(buf) if r == n else bytes(memoryview(buf)[:r]))
+
     def _wait_readable(self, timeout=False):
         """[y] Wait until the descriptor is readable (True), without reading;
         False if it is closed meanwhile."""
@@ -180,6 +238,9 @@ class FDIO(object):
         sched = self._sched
         sched._handlers.pop(side.tok, None)
         if task is None:
+            return
+        if side.kind == LAZY and result >= 0:
+            self._lazy_ready(sched, task, side)
             return
         if side.kind == WATCH:
             if result < 0:
@@ -275,6 +336,8 @@ class FDIO(object):
                 try:
                     if kind == WATCH:
                         value = False
+                    elif kind == LAZY:
+                        value = b""
                     else:
                         value = self._read_value(kind, buf, done, extra, closing=True)
                 except Exception as exc:

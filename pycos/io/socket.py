@@ -225,9 +225,7 @@ class AsyncSocket(FDIO):
             return self._tls_recv(bufsize)
         if self._ahead:
             return self._take_ahead(bufsize)
-        buf = self._buffer(bufsize)
-        fd = self._fd
-        return self._read(_RECV, buf, lambda loop, tok: loop.recv(fd, buf, tok))
+        return self._recv_lazy(bufsize)
 
     def _take_ahead(self, n):
         data, self._ahead = self._ahead[:n], self._ahead[n:]
