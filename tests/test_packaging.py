@@ -135,7 +135,14 @@ def test_sdist_wheel_install(tmp_path):
     assert not generated, "generated files in the sdist: %s" % generated
 
     # the wheel is built from the unpacked sdist, not from the repository
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), sdist], env=env)
+    # (unpacked here: older `build` releases take only a directory)
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(sdist) as tf:
+        top = tf.getnames()[0].split("/")[0]
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tf.extractall(str(unpacked), **safe)
+    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist),
+          str(unpacked / top)], env=env)
     (wheel,) = glob.glob(str(dist / "pycos-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         wnames = zf.namelist()
