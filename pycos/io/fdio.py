@@ -54,6 +54,11 @@ def _current():
     return sched, task
 
 
+def _head(buf, n):
+    """The first ``n`` bytes of ``buf`` as bytes (one copy)."""
+    return bytes(buf) if n == len(buf) else bytes(memoryview(buf)[:n])
+
+
 def _scratch(sched, n):
     """The scheduler's buffer of ``n`` bytes for inline reads (reused: only
     the scheduler's thread reads into it, and only synchronously)."""
@@ -119,23 +124,19 @@ class FDIO(object):
 
     # -- submitting --
 
-    def _busy(self, what):
-        return RuntimeError("%s: another task's %s is pending on this descriptor "
-                            "(one read and one write at a time)" % (self, what))
-
-    def _read(self, kind, buf, submit, extra=None, timeout=False):
-        """Run a read-side operation; ``submit(loop, tok)`` starts it in the
-        reactor.  Returns the value inline, or PARK with the task parked."""
+    def _claim(self, side, what):
+        """(scheduler, task) of the calling task, about to start a ``what``
+        on ``side``: binds the descriptor, refuses a second pending one."""
         sched, task = _current()
         if sched is not self._sched:
             self._bind(sched)
-        side = self._rd
         if side.task is not None:
-            raise self._busy("read")
-        tok = next(sched._tokens)
-        r = submit(self._loop, tok)
-        if r != PENDING:
-            return self._read_value(kind, buf, r, extra)
+            raise self._busy(what)
+        return sched, task
+
+    def _wait(self, sched, task, side, tok, kind, buf, extra, timeout):
+        """Park ``task`` until the completion of ``tok`` reaches ``side``'s
+        handler (``timeout`` False: the descriptor's own)."""
         side.task = task
         side.tok = tok
         side.kind = kind
@@ -145,32 +146,37 @@ class FDIO(object):
         return sched._park(task, self._timeout if timeout is False else timeout, None,
                            side.cancel)
 
+    def _busy(self, what):
+        return RuntimeError("%s: another task's %s is pending on this descriptor "
+                            "(one read and one write at a time)" % (self, what))
+
+    def _read(self, kind, buf, submit, extra=None, timeout=False):
+        """Run a read-side operation; ``submit(loop, tok)`` starts it in the
+        reactor.  Returns the value inline, or PARK with the task parked."""
+        side = self._rd
+        sched, task = self._claim(side, "read")
+        tok = next(sched._tokens)
+        r = submit(self._loop, tok)
+        if r != PENDING:
+            return self._read_value(kind, buf, r, extra)
+        return self._wait(sched, task, side, tok, kind, buf, extra, timeout)
+
     def _recv_lazy(self, n):
         """[y] Up to ``n`` bytes, on the reactor's lazy recv: the read goes
         into the scheduler's scratch buffer, and a read that must wait holds
         no buffer at all (an idle connection pins no memory).  The bytes are
         returned inline, or the task parks until the descriptor is readable
         and :meth:`_on_read` reads them."""
-        sched, task = _current()
-        if sched is not self._sched:
-            self._bind(sched)
         side = self._rd
-        if side.task is not None:
-            raise self._busy("read")
+        sched, task = self._claim(side, "read")
         if n < 0:
             raise ValueError("negative buffersize in recv")
         buf = _scratch(sched, n)
         tok = next(sched._tokens)
         r = self._loop.recv(self._fd, buf, tok, lazy=True)
         if r != PENDING:
-            return bytes(buf) if r == n else bytes(memoryview(buf)[:r])
-        side.task = task
-        side.tok = tok
-        side.kind = LAZY
-        side.buf = None
-        side.extra = n
-        sched._handlers[tok] = side.handler
-        return sched._park(task, self._timeout, None, side.cancel)
+            return _head(buf, r)
+        return self._wait(sched, task, side, tok, LAZY, None, n, False)
 
     def _lazy_ready(self, sched, task, side):
         """The descriptor of a parked lazy recv is readable: read now."""
@@ -187,47 +193,26 @@ class FDIO(object):
             side.tok = tok
             sched._handlers[tok] = side.handler
             return
-        sched._unpark(task, bytes(buf) if r == n else bytes(memoryview(buf)[:r]))
+        sched._unpark(task, _head(buf, r))
 
     def _wait_readable(self, timeout=False):
         """[y] Wait until the descriptor is readable (True), without reading;
         False if it is closed meanwhile."""
-        sched, task = _current()
-        if sched is not self._sched:
-            self._bind(sched)
         side = self._rd
-        if side.task is not None:
-            raise self._busy("read")
+        sched, task = self._claim(side, "read")
         tok = next(sched._tokens)
         if self._loop.watch(self._fd, READ, tok) != PENDING:
             return True
-        side.task = task
-        side.tok = tok
-        side.kind = WATCH
-        side.buf = None
-        side.extra = None
-        sched._handlers[tok] = side.handler
-        return sched._park(task, self._timeout if timeout is False else timeout, None,
-                           side.cancel)
+        return self._wait(sched, task, side, tok, WATCH, None, None, timeout)
 
     def _write(self, kind, submit, extra=None, timeout=False):
-        sched, task = _current()
-        if sched is not self._sched:
-            self._bind(sched)
         side = self._wr
-        if side.task is not None:
-            raise self._busy("write")
+        sched, task = self._claim(side, "write")
         tok = next(sched._tokens)
         r = submit(self._loop, tok)
         if r != PENDING:
             return self._write_value(kind, r, extra)
-        side.task = task
-        side.tok = tok
-        side.kind = kind
-        side.extra = extra
-        sched._handlers[tok] = side.handler
-        return sched._park(task, self._timeout if timeout is False else timeout, None,
-                           side.cancel)
+        return self._wait(sched, task, side, tok, kind, None, extra, timeout)
 
     # -- completions --
 

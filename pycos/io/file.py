@@ -16,7 +16,7 @@ import errno
 import os
 from types import GeneratorType
 
-from pycos.io.fdio import FDIO
+from pycos.io.fdio import FDIO, _head
 
 __all__ = ["AsyncFile", "AsyncPipe"]
 
@@ -60,7 +60,7 @@ class AsyncFile(FDIO):
         return False                # never swallow the exception
 
     def _read_value(self, kind, buf, n, extra, closing=False):
-        return bytes(buf) if n == len(buf) else bytes(memoryview(buf)[:n])
+        return _head(buf, n)
 
     def _write_value(self, kind, n, extra, partial=False):
         return n

@@ -22,7 +22,7 @@ import struct
 import time
 
 from pycos import reactor
-from pycos.io.fdio import FDIO, _current
+from pycos.io.fdio import FDIO, _current, _head
 from pycos.io import tls as _tls
 
 __all__ = ["AsyncSocket", "MAX_MSG_SIZE"]
@@ -151,13 +151,13 @@ class AsyncSocket(FDIO):
 
     def _read_value(self, kind, buf, n, extra, closing=False):
         if kind == _RECV:
-            return bytes(buf) if n == len(buf) else bytes(memoryview(buf)[:n])
+            return _head(buf, n)
         if kind == _ACCEPT:
             if closing:
                 raise OSError(errno.EBADF, "socket closed while accepting")
             return self._new_conn(n)
         if kind == _RECVFROM:
-            data = bytes(buf) if n == len(buf) else bytes(memoryview(buf)[:n])
+            data = _head(buf, n)
             return data, extra.address()
         raise AssertionError(kind)
 
