@@ -158,7 +158,8 @@ class AsyncSocket(FDIO):
             return self._new_conn(n)
         if kind == _RECVFROM:
             data = _head(buf, n)
-            return data, extra.address()
+            # closed while waiting: nothing came, so there is no sender
+            return data, (None if closing else extra.address())
         raise AssertionError(kind)
 
     def _write_value(self, kind, n, extra, partial=False):
