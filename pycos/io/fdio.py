@@ -54,6 +54,10 @@ def _current():
     return sched, task
 
 
+#: the largest read size whose scratch buffer a scheduler keeps
+_SCRATCH_MAX = 1 << 20
+
+
 def _head(buf, n):
     """The first ``n`` bytes of ``buf`` as bytes (one copy)."""
     return bytes(buf) if n == len(buf) else bytes(memoryview(buf)[:n])
@@ -65,6 +69,8 @@ def _scratch(sched, n):
     bufs = sched._scratch
     buf = bufs.get(n)
     if buf is None:
+        if n > _SCRATCH_MAX:    # a huge read: its buffer is not kept
+            return bytearray(n)
         if len(bufs) >= 8:      # a program reading with many sizes: keep few
             bufs.clear()
         buf = bufs[n] = bytearray(n)

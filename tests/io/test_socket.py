@@ -816,3 +816,35 @@ def test_client_against_a_plain_threaded_server(run):
     finally:
         th.join(10)
         srv.close()
+
+
+def test_waiting_recv_pins_no_buffer(run):
+    """recv waits lazily: many idle readers of recv(65536) hold no buffers,
+    and the scheduler keeps scratch buffers only for moderate sizes."""
+    from pycos.io import fdio
+    pairs = [socket.socketpair() for _ in range(20)]
+    socks = [AsyncSocket(a) for a, _ in pairs]
+    sched = pycos.Pycos.instance()
+
+    def reader(s, n, task=None):
+        return (yield s.recv(n))
+
+    def go(task=None):
+        readers = [pycos.Task(reader, s, 65536) for s in socks[:-1]]
+        big = pycos.Task(reader, socks[-1], fdio._SCRATCH_MAX * 4)
+        yield task.sleep(0)          # every reader has run and is waiting now
+        waiting = [s for s in socks if s._rd.task is not None]
+        assert len(waiting) == 20
+        assert all(s._rd.buf is None for s in waiting)
+        for _, b in pairs:
+            b.sendall(b"ping")
+        got = []
+        for t in readers + [big]:
+            got.append((yield t.finish()))
+        return got
+
+    assert run(go) == [b"ping"] * 20
+    assert max(sched._scratch, default=0) <= fdio._SCRATCH_MAX
+    for s, (_, b) in zip(socks, pairs):
+        s.close()
+        b.close()
