@@ -101,22 +101,38 @@ def test_wakeups_are_never_lost(loop):
 
 
 def test_wakeup_from_a_signal_handler(loop):
+    """A Python signal handler's wakeup() ends the main thread's poll.  The
+    handler runs when the interpreter gets round to it (PyPy may take its
+    time, or drop a signal under load), so the sender repeats the signal
+    until the handler has run once; from then on the poll must report the
+    wakeup."""
     if not hasattr(signal, "pthread_kill") or threading.current_thread() is not threading.main_thread():
         pytest.skip("needs signals delivered to the main thread")
-    old = signal.signal(signal.SIGUSR1, lambda *a: loop.wakeup())
+    handled = threading.Event()
+    stop = threading.Event()
+
+    def handler(*_):
+        loop.wakeup()
+        handled.set()
+
+    def sender():
+        while not (handled.wait(0.05) or stop.is_set()):
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    t = threading.Thread(target=sender)
     try:
-        t = threading.Thread(target=lambda: (time.sleep(0.05),
-                                             signal.pthread_kill(threading.main_thread().ident,
-                                                                 signal.SIGUSR1)))
         t.start()
         events = []
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 10
         while not events and time.monotonic() < deadline:
             events = loop.poll(1)      # EINTR gives 0 events; the handler's wakeup follows
-        t.join()
     finally:
+        stop.set()
+        t.join()
         signal.signal(signal.SIGUSR1, old)
-    assert reactor.Event(0, reactor.EV_WAKEUP, 0, 0) in events
+    assert handled.is_set(), "the signal handler never ran"
+    assert reactor.Event(0, reactor.EV_WAKEUP, 0, 0) in events, events
 
 
 def test_loop_fileno_is_pollable(loop):
