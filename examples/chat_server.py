@@ -104,11 +104,6 @@ def serve(listener, log, task=None):
             if listener.closed:
                 break
             raise
-        # Work-around (remove once pycos/io/socket.py is fixed): on PyPy 3.9
-        # recvall/recv_msg on an accepted socket can spin, because the
-        # socket object wrapping the accepted descriptor is left in blocking
-        # mode; asking again for non-blocking mode avoids it.
-        conn.setblocking(False)
         pycos.Task(client, conn, addr, log)
 
 

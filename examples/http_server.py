@@ -177,10 +177,6 @@ def serve(listener, keepalive, idle, log, task=None):
                 break
             raise
         conn.settimeout(idle)       # each read and write; an idle client is dropped
-        # Work-around (remove once pycos/io/socket.py is fixed): on PyPy 3.9
-        # recvall on an accepted socket can spin, because the socket object
-        # wrapping the accepted descriptor is left in blocking mode.
-        conn.setblocking(False)
         pycos.Task(serve_client, conn, addr, keepalive, log)
 
 

@@ -89,7 +89,7 @@ class AsyncSocket(FDIO):
 
     @classmethod
     def _accepted(cls, parent, sock):
-        """The connection accepted by ``parent`` (no extra syscalls)."""
+        """The connection accepted by ``parent``."""
         self = cls.__new__(cls)
         self._sock = sock
         self._fdio_init(sock.fileno())
@@ -176,6 +176,9 @@ class AsyncSocket(FDIO):
     def _new_conn(self, fd):
         s = self._sock
         conn = socket.socket(s.family, s.type, s.proto, fd)
+        # the descriptor is non-blocking already (accept4); make the socket
+        # object agree, or a direct conn.recv() could spin on some Pythons
+        conn.setblocking(False)
         try:
             addr = conn.getpeername()
         except OSError:
