@@ -11,8 +11,13 @@ and then looks at what came out:
 * :data:`PARK` -- the call the task just made (sleep, receive, a lock wait,
   an I/O operation) has already *parked* the task or arranged its next value;
   leave it alone;
+* :data:`RESUME` -- the call completed at once with ``None`` (a ``sendall``
+  that fit in the socket buffer): step the task again right away, with
+  ``None``, without a trip through the ready queue (still counted against
+  the round's step budget);
 * anything else -- a plain value: the task is ready again and gets the same
-  value back.
+  value back (at the end of the ready queue: a bare ``yield`` lets the
+  others run).
 
 ``return v`` (``StopIteration``) pops the stack and hands ``v`` to the caller;
 an exception pops it and is thrown into the caller.  At the bottom, the task
@@ -103,7 +108,7 @@ from pycos import reactor
 from pycos.core.log import logger
 from pycos.core.support import HotSwapException, MonitorStatus, Singleton
 
-__all__ = ["Scheduler", "Pycos", "PARK", "TIMEOUT", "INTERRUPT"]
+__all__ = ["Scheduler", "Pycos", "PARK", "RESUME", "TIMEOUT", "INTERRUPT"]
 
 
 class _Park(object):
@@ -116,6 +121,18 @@ class _Park(object):
 
 
 PARK = _Park()
+
+
+class _Resume(object):
+    """The sentinel a call returns when it completed at once with ``None``."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<pycos RESUME>"
+
+
+RESUME = _Resume()
 
 # cancel-hook reasons
 TIMEOUT = 1
@@ -341,6 +358,7 @@ class Scheduler(object):
         append = ready.append
         gentype = GeneratorType
         park = PARK
+        resume = RESUME
         # Embedded: every ready task once (run_once's contract).  Own thread:
         # also the tasks made ready meanwhile, up to _STEPS task steps, so
         # a busy scheduler polls I/O once per _STEPS switches, not per switch.
@@ -356,6 +374,9 @@ class Scheduler(object):
                 exc = task._exc
                 if exc is None:
                     r = task._gen.send(task._value)
+                    while r is resume and steps and task._exc is None:
+                        steps -= 1
+                        r = task._gen.send(None)
                 else:
                     task._exc = task._excq.pop(0) if task._excq else None
                     if exc is _TERMINATE:
@@ -382,7 +403,7 @@ class Scheduler(object):
                 task._gen = r
                 task._value = None
             else:
-                task._value = r
+                task._value = None if r is resume else r
             state = task._state
             if state == RUNNING:
                 task._state = READY

@@ -28,6 +28,7 @@ A descriptor is bound to the scheduler of the first task that uses it.
 """
 
 import errno
+import platform
 import socket
 
 from pycos import reactor
@@ -57,6 +58,15 @@ def _current():
 #: the largest read size whose scratch buffer a scheduler keeps
 _SCRATCH_MAX = 1 << 20
 
+_ffi = reactor.ffi
+_unpack = _ffi.unpack
+_rx_recv = reactor.lib.rx_recv
+_LAZY = reactor._LAZY
+_error = reactor.error
+#: CPython hands C the bytes object's own storage, which never moves; PyPy
+#: may move or copy it, so there a send always goes through ffi.from_buffer.
+_BYTES_IN_PLACE = platform.python_implementation() == "CPython"
+
 
 def _head(buf, n):
     """The first ``n`` bytes of ``buf`` as bytes (one copy)."""
@@ -64,16 +74,19 @@ def _head(buf, n):
 
 
 def _scratch(sched, n):
-    """The scheduler's buffer of ``n`` bytes for inline reads (reused: only
-    the scheduler's thread reads into it, and only synchronously)."""
+    """The scheduler's C buffer of ``n`` bytes for inline reads (reused:
+    only the scheduler's thread reads into it, and only synchronously)."""
     bufs = sched._scratch
     buf = bufs.get(n)
     if buf is None:
+        if n < 0:
+            raise ValueError("negative buffersize in recv")
+        buf = _ffi.new("char[]", n or 1)
         if n > _SCRATCH_MAX:    # a huge read: its buffer is not kept
-            return bytearray(n)
+            return buf
         if len(bufs) >= 8:      # a program reading with many sizes: keep few
             bufs.clear()
-        buf = bufs[n] = bytearray(n)
+        bufs[n] = buf
     return buf
 
 
@@ -84,6 +97,10 @@ class _Side(object):
 
     def __init__(self):
         self.task = None
+        self.tok = 0
+        self.kind = 0
+        self.buf = None
+        self.extra = None
 
 
 class FDIO(object):
@@ -172,34 +189,57 @@ class FDIO(object):
         into the scheduler's scratch buffer, and a read that must wait holds
         no buffer at all (an idle connection pins no memory).  The bytes are
         returned inline, or the task parks until the descriptor is readable
-        and :meth:`_on_read` reads them."""
+        and :meth:`_on_lazy` reads them.  (The hot path of every stream
+        server: the checks of :meth:`_claim` are inlined.)"""
         side = self._rd
-        sched, task = self._claim(side, "read")
-        if n < 0:
-            raise ValueError("negative buffersize in recv")
-        buf = _scratch(sched, n)
+        sched = _by_thread.get(_get_ident())
+        task = sched._cur if sched is not None else None
+        if task is None or sched is not self._sched or side.task is not None:
+            sched, task = self._claim(side, "read")
+        buf = sched._scratch.get(n)
+        if buf is None:
+            buf = _scratch(sched, n)
         tok = next(sched._tokens)
-        r = self._loop.recv(self._fd, buf, tok, lazy=True)
+        r = _rx_recv(self._loop._l, self._fd, buf, n, _LAZY, tok)
+        if r >= 0:
+            return _unpack(buf, r)
         if r != PENDING:
-            return _head(buf, r)
-        return self._wait(sched, task, side, tok, LAZY, None, n, False)
+            raise _error(r)
+        side.task = task
+        side.tok = tok
+        side.kind = LAZY
+        side.extra = n
+        sched._handlers[tok] = self._on_lazy
+        return sched._park(task, self._timeout, None, side.cancel)
 
-    def _lazy_ready(self, sched, task, side):
+    def _on_lazy(self, kind, aux, result):
         """The descriptor of a parked lazy recv is readable: read now."""
+        side = self._rd
+        task = side.task
+        sched = self._sched
+        handlers = sched._handlers
+        handlers.pop(side.tok, None)
+        if task is None:
+            return
+        if result < 0:
+            side.task = None
+            sched._unpark_exc(task, _error(result))
+            return
         n = side.extra
-        buf = _scratch(sched, n)
+        buf = sched._scratch.get(n)
+        if buf is None:
+            buf = _scratch(sched, n)
         tok = next(sched._tokens)
-        try:
-            r = self._loop.recv(self._fd, buf, tok, lazy=True)
-        except OSError as exc:
-            sched._unpark_exc(task, exc)
-            return
+        r = _rx_recv(self._loop._l, self._fd, buf, n, _LAZY, tok)
         if r == PENDING:        # readiness without data: wait on, same park
-            side.task = task
             side.tok = tok
-            sched._handlers[tok] = side.handler
+            handlers[tok] = self._on_lazy
             return
-        sched._unpark(task, _head(buf, r))
+        side.task = None
+        if r < 0:
+            sched._unpark_exc(task, _error(r))
+        else:
+            sched._unpark(task, _unpack(buf, r))
 
     def _wait_readable(self, timeout=False):
         """[y] Wait until the descriptor is readable (True), without reading;
@@ -229,9 +269,6 @@ class FDIO(object):
         sched = self._sched
         sched._handlers.pop(side.tok, None)
         if task is None:
-            return
-        if side.kind == LAZY and result >= 0:
-            self._lazy_ready(sched, task, side)
             return
         if side.kind == WATCH:
             if result < 0:

@@ -22,7 +22,9 @@ import struct
 import time
 
 from pycos import reactor
-from pycos.io.fdio import FDIO, _current, _head
+from pycos.core.scheduler import RESUME, _by_thread, _get_ident
+from pycos.io.fdio import FDIO, _BYTES_IN_PLACE, _current, _head
+from pycos.reactor import PENDING
 from pycos.io import tls as _tls
 
 __all__ = ["AsyncSocket", "MAX_MSG_SIZE"]
@@ -35,6 +37,9 @@ _RECVALL_CHUNK = 1 << 20
 _SEND, _SENDALL, _CONNECT, _SENDTO = 5, 6, 7, 8
 
 _HDR = struct.Struct(">L")
+_from_buffer = reactor.ffi.from_buffer
+_rx_send = reactor.lib.rx_send
+_ALL = reactor._ALL
 
 
 def _is_numeric(family, host):
@@ -104,13 +109,6 @@ class AsyncSocket(FDIO):
         return self
 
     # -- plumbing --
-
-    def __getattr__(self, name):
-        # only called for names this class does not define
-        sock = self.__dict__.get("_sock")
-        if sock is None:
-            raise AttributeError(name)
-        return getattr(sock, name)
 
     def __repr__(self):
         return "<pycos.AsyncSocket fd=%d%s%s>" % (self._fd, " tls" if self._tls_cfg else "",
@@ -299,8 +297,27 @@ class AsyncSocket(FDIO):
             return self._sock.sendall(data)
         if self._tls is not None:
             return self._tls_send(data, all=True)
-        fd = self._fd
-        return self._write(_SENDALL, lambda loop, tok: loop.send(fd, data, tok, all=True))
+        # the hot path of every stream server: _write's work, inlined
+        side = self._wr
+        sched = _by_thread.get(_get_ident())
+        task = sched._cur if sched is not None else None
+        if task is None or sched is not self._sched or side.task is not None:
+            sched, task = self._claim(side, "write")
+        if type(data) is bytes and _BYTES_IN_PLACE:
+            c = data
+            n = len(data)
+        else:
+            c = _from_buffer(data)
+            n = len(c)
+        tok = next(sched._tokens)
+        loop = self._loop
+        r = _rx_send(loop._l, self._fd, c, n, _ALL, tok)
+        if r >= 0:
+            return RESUME
+        if r != PENDING:
+            raise reactor.error(r)
+        loop._held[tok] = c
+        return self._wait(sched, task, side, tok, _SENDALL, None, None, False)
 
     def recvfrom(self, bufsize, *flags):
         """[y] A datagram: ``(data, address)``."""
@@ -507,3 +524,27 @@ class AsyncSocket(FDIO):
     @property
     def closed(self):
         return self._fd < 0
+
+
+def _pass_through(name, attr):
+    """A method (or read-only property) of AsyncSocket that is ``name`` of
+    the wrapped socket."""
+    if callable(attr):
+        def method(self, *args, **kwargs):
+            return getattr(self._sock, name)(*args, **kwargs)
+        method.__name__ = method.__qualname__ = name
+        method.__doc__ = "``socket.socket.%s`` of the wrapped socket." % name
+        return method
+    return property(lambda self: getattr(self._sock, name),
+                    doc="``socket.socket.%s`` of the wrapped socket." % name)
+
+
+# Everything public of socket.socket that AsyncSocket does not define passes
+# through to the wrapped socket.  Spelled out per name rather than with
+# __getattr__: a class with __getattr__ makes every attribute access on its
+# instances slow (CPython cannot specialize them), and the hot path of a
+# server reads a dozen attributes of the socket per message.
+for _name in dir(socket.socket):
+    if not _name.startswith("_") and not hasattr(AsyncSocket, _name):
+        setattr(AsyncSocket, _name, _pass_through(_name, getattr(socket.socket, _name)))
+del _name

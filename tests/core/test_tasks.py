@@ -117,6 +117,56 @@ def test_plain_value_yield_comes_back(run):
     assert run(body) == [1, "x", None, (1, 2), [3]]
 
 
+def test_plain_yield_lets_the_others_run(run):
+    """A bare ``yield`` goes to the back of the ready queue."""
+    order = []
+
+    def worker(name, task=None):
+        for i in range(3):
+            order.append((name, i))
+            yield
+
+    def body(task=None):
+        a, b = Task(worker, "a"), Task(worker, "b")
+        yield a.finish()
+        yield b.finish()
+        return order
+
+    assert run(body) == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+
+
+def test_resume_sentinel_steps_at_once_within_the_budget(run):
+    """RESUME (a call that completed with None) resumes the task at once
+    with None; the round's step budget still bounds it, so a task that only
+    ever gets RESUME cannot keep timers (or other tasks) from running."""
+    from pycos.core.scheduler import RESUME, _STEPS
+    state = {"stop": False, "spins": 0, "other": []}
+
+    def spinner(task=None):
+        while not state["stop"]:
+            got = yield RESUME
+            assert got is None
+            state["spins"] += 1
+        return state["spins"]
+
+    def other(task=None):
+        state["other"].append(state["spins"])
+        yield task.sleep(0.01)          # a timer: needs a poll to fire
+        state["stop"] = True
+
+    def body(task=None):
+        s = Task(spinner)
+        o = Task(other)
+        spins = yield s.finish()
+        yield o.finish()
+        return spins
+
+    spins = run(body)
+    # the spinner ran many steps before the timer fired, and the other task
+    # got its first step before the spinner had used up one budget
+    assert spins > _STEPS
+    assert state["other"][0] <= _STEPS
+
 def test_subcalls_return_and_raise(run):
     def inner(x):
         yield
