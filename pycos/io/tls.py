@@ -38,13 +38,18 @@ import socket
 import ssl
 import time
 
+from pycos.core.scheduler import RESUME
 from pycos.core.waitqueue import WaitQueue, current_task
+from pycos.io.fdio import _current
 
 __all__ = ["Config", "Session", "HANDSHAKE_TIMEOUT"]
 
 HANDSHAKE_TIMEOUT = 30.0
 _CHUNK = 65536
 _WRITE_CHUNK = 64 * 1024
+# a direct send must not raise SIGPIPE in a program that does not ignore it
+# (C programs embedding Python)
+_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
 
 
 class Config(object):
@@ -144,6 +149,7 @@ class Session(object):
         self._recv_mu = _Mutex()
         self._reader = None         # the task in recv (one at a time)
         self._writer = None         # the task in send
+        self._rest = b""            # the unsent tail of a record: goes out first
 
     # -- moving bytes between the BIOs and the socket --
 
@@ -151,7 +157,7 @@ class Session(object):
         """[y] Send what the engine has queued.  ``wait=False``: if another
         task is sending, leave the bytes to it (it sends until the BIO is
         empty) instead of waiting."""
-        if not self.out.pending:
+        if not self.out.pending and not self._rest:
             return
         mu = self._send_mu
         if not mu.take():
@@ -160,10 +166,11 @@ class Session(object):
             if not (yield mu.wait(sock._timeout if timeout is False else timeout)):
                 raise socket.timeout("timed out")
         try:
-            while self.out.pending:
+            while self._rest or self.out.pending:
                 if sock._fd < 0:
                     raise OSError(errno.EBADF, "TLS socket closed while writing")
-                data = self.out.read()
+                data = self._rest or self.out.read()
+                self._rest = b""
                 r = yield sock._raw_sendall(data, timeout=timeout)
                 if r is not None:      # partial: the timeout passed
                     raise socket.timeout("timed out sending TLS data")
@@ -184,10 +191,16 @@ class Session(object):
         try:
             if sock._fd < 0:
                 data = b""
+            elif timeout is False:      # the socket's own timeout: the lazy recv
+                data = yield sock._recv_lazy(_CHUNK)
             else:
                 data = yield sock._raw_recv(_CHUNK, timeout=timeout)
         finally:
             mu.release()
+        return self._feed(data)
+
+    def _feed(self, data):
+        """Raw bytes (``b''``: end of stream) into the engine; their count."""
         if data:
             self.inc.write(data)
         else:
@@ -256,22 +269,48 @@ class Session(object):
         setattr(self, who, task)
 
     def recv(self, sock, n):
-        """[y] Up to ``n`` bytes of plaintext; ``b''`` at end of stream."""
+        """[y] Up to ``n`` bytes of plaintext; ``b''`` at end of stream.
+        Plaintext the engine already has is returned inline."""
+        if self.shaken and self._reader is None and not self._rest and not self.out.pending:
+            _current()
+            try:
+                return self.obj.read(n)
+            except ssl.SSLWantReadError:
+                return self._recv_wait(sock, n, True)
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+        return self._recv_wait(sock, n, False)
+
+    def _recv_wait(self, sock, n, tried):
+        """[y] recv that may have to handshake, flush or read the socket
+        (``tried``: the engine was just found empty)."""
         self._enter("_reader", "read")
         try:
             if not self.shaken:
                 yield self.handshake(sock)
             while True:
-                try:
-                    return self.obj.read(n)
-                except ssl.SSLWantReadError:
-                    pass
-                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                    return b""
+                if tried:
+                    tried = False
+                else:
+                    try:
+                        return self.obj.read(n)
+                    except ssl.SSLWantReadError:
+                        pass
+                    except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                        return b""
                 if sock._fd < 0:
                     return b""
-                yield self._flush(sock, wait=False)     # e.g. a key update reply
-                got = yield self._fill(sock)
+                if self._rest or self.out.pending:
+                    yield self._flush(sock, wait=False)     # e.g. a key update reply
+                mu = self._recv_mu
+                if mu.take():           # the usual case, without _fill's frame
+                    try:
+                        data = yield sock._recv_lazy(_CHUNK)
+                    finally:
+                        mu.release()
+                    got = self._feed(data)
+                else:
+                    got = yield self._fill(sock)
                 if not got and not self.obj.pending():
                     try:
                         return self.obj.read(n)
@@ -282,7 +321,42 @@ class Session(object):
 
     def send(self, sock, data, all):
         """[y] Encrypt and send ``data`` (all of it, or one chunk when
-        ``all`` is false: returns the count then)."""
+        ``all`` is false: returns the count then).  A record that fits in
+        the socket buffer goes out inline, with no task switch."""
+        if (self.shaken and self._writer is None and not self._send_mu.held and not self._rest
+                and not self.out.pending and type(data) is bytes
+                and 0 < len(data) <= _WRITE_CHUNK):
+            _current()
+            if sock._fd < 0:
+                raise OSError(errno.EBADF, "TLS socket closed while writing")
+            try:
+                n = self.obj.write(data)
+            except ssl.SSLWantReadError:
+                return self._send_wait(sock, data, all)
+            rec = self.out.read()
+            try:
+                k = sock._sock.send(rec, _NOSIGNAL)
+            except (BlockingIOError, InterruptedError):
+                k = 0
+            if k < len(rec):
+                # the tail goes out before anything else (see _flush)
+                self._rest = rec[k:]
+                return self._send_rest(sock, n, all)
+            return RESUME if all else n
+        return self._send_wait(sock, data, all)
+
+    def _send_rest(self, sock, n, all):
+        """[y] The end of :meth:`send` when the socket took only part of
+        the record."""
+        self._enter("_writer", "write")
+        try:
+            yield self._flush(sock)
+            return None if all else n
+        finally:
+            self._writer = None
+
+    def _send_wait(self, sock, data, all):
+        """[y] send that may have to handshake, or wait for the socket."""
         self._enter("_writer", "write")
         try:
             if not self.shaken:
@@ -313,7 +387,7 @@ class Session(object):
 
     def close_notify(self, plain_sock):
         """Queue close_notify and send it if the socket takes it now."""
-        if self._send_mu.held:
+        if self._send_mu.held or self._rest:
             return              # a record is half sent: an alert now would corrupt the stream
         try:
             self.obj.unwrap()

@@ -3,6 +3,7 @@ s_client), and against itself: verification, hostname checking,
 ssl_context, handshake deadline, close_notify, clean errors."""
 import hashlib
 import os
+import random
 import shutil
 import socket
 import ssl
@@ -567,12 +568,25 @@ def test_tls_config_errors(pki):
         raw.close()
 
 
-@pytest.mark.parametrize("start", ["after-handshake", "at-once"])
-def test_tls_full_duplex_reader_and_writer_tasks(run, pki, start):
+@pytest.mark.parametrize("start,pieces", [("after-handshake", False), ("at-once", False),
+                                          ("after-handshake", True)])
+def test_tls_full_duplex_reader_and_writer_tasks(run, pki, start, pieces, monkeypatch):
     """One task reads while another writes on the same TLS connection, on
     both sides ("at-once": from the very start, so the server's lazy
     handshake is wanted by two tasks at once; "after-handshake": once one
-    message has gone each way)."""
+    message has gone each way).  ``pieces``: the writers send many small
+    sendalls, the inline path whose record may only partly fit in the
+    socket buffer (its tail must still leave first: checked by the
+    digests, and the tail case must have happened)."""
+    from pycos.io import tls
+    tails = []
+    send_rest = tls.Session._send_rest
+
+    def counting_send_rest(self, *args):
+        tails.append(len(self._rest))
+        return send_rest(self, *args)
+
+    monkeypatch.setattr(tls.Session, "_send_rest", counting_send_rest)
     lsock = tls_listener(pki)
     n = 4 << 20
     up, down = os.urandom(n), os.urandom(n)
@@ -589,7 +603,15 @@ def test_tls_full_duplex_reader_and_writer_tasks(run, pki, start):
         return h.hexdigest()
 
     def writer(sock, data, task=None):
-        yield sock.sendall(data)
+        if not pieces:
+            yield sock.sendall(data)
+            return
+        rng = random.Random(len(data))
+        i = 0
+        while i < len(data):
+            k = rng.randint(1, 20000)
+            yield sock.sendall(data[i:i + k])
+            i += k
 
     def server(task=None):
         conn, _ = yield lsock.accept()
@@ -621,6 +643,8 @@ def test_tls_full_duplex_reader_and_writer_tasks(run, pki, start):
         lsock.close()
     assert got_up == hashlib.sha256(up).hexdigest()
     assert got_down == hashlib.sha256(down).hexdigest()
+    if pieces:
+        assert tails and all(t > 0 for t in tails)
 
 
 def test_tls_second_concurrent_reader_raises(run, pki):
