@@ -45,7 +45,11 @@ from pycos.io.fdio import _current
 __all__ = ["Config", "Session", "HANDSHAKE_TIMEOUT"]
 
 HANDSHAKE_TIMEOUT = 30.0
-_CHUNK = 65536
+# raw read size: big, so a 64 KiB message is one read (the scheduler's
+# scratch buffer holds it; nothing is pinned per connection)
+_CHUNK = 256 * 1024
+# raw read size of the timed reads (handshakes), whose buffer the socket keeps
+_TIMED_CHUNK = 16 * 1024
 _WRITE_CHUNK = 64 * 1024
 # a direct send must not raise SIGPIPE in a program that does not ignore it
 # (C programs embedding Python)
@@ -194,7 +198,7 @@ class Session(object):
             elif timeout is False:      # the socket's own timeout: the lazy recv
                 data = yield sock._recv_lazy(_CHUNK)
             else:
-                data = yield sock._raw_recv(_CHUNK, timeout=timeout)
+                data = yield sock._raw_recv(_TIMED_CHUNK, timeout=timeout)
         finally:
             mu.release()
         return self._feed(data)
@@ -268,13 +272,32 @@ class Session(object):
                                "(one read and one write at a time)" % what)
         setattr(self, who, task)
 
+    def _read(self, n):
+        """Up to ``n`` bytes of plaintext from the engine: one record, and
+        the next ones while whole records may be waiting in the incoming BIO
+        (one record holds at most 16 KiB: a big recv gets all of them at
+        once).  Raises like ``SSLObject.read`` when there is nothing."""
+        data = self.obj.read(n)
+        got = len(data)
+        if got >= n or not self.inc.pending:
+            return data
+        parts = [data]
+        while got < n and self.inc.pending:
+            try:
+                more = self.obj.read(n - got)
+            except ssl.SSLError:    # no whole record yet, or the end: next call
+                break
+            parts.append(more)
+            got += len(more)
+        return b"".join(parts)
+
     def recv(self, sock, n):
         """[y] Up to ``n`` bytes of plaintext; ``b''`` at end of stream.
         Plaintext the engine already has is returned inline."""
         if self.shaken and self._reader is None and not self._rest and not self.out.pending:
             _current()
             try:
-                return self.obj.read(n)
+                return self._read(n)
             except ssl.SSLWantReadError:
                 return self._recv_wait(sock, n, True)
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -293,7 +316,7 @@ class Session(object):
                     tried = False
                 else:
                     try:
-                        return self.obj.read(n)
+                        return self._read(n)
                     except ssl.SSLWantReadError:
                         pass
                     except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
