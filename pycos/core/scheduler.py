@@ -172,6 +172,14 @@ def _check_timeout(timeout):
     return timeout
 
 
+def _queue_exc(task, exc):
+    """Queue ``exc`` behind the exception already due in ``task``."""
+    if task._excq is None:
+        task._excq = [exc]
+    else:
+        task._excq.append(exc)
+
+
 def _format_exc(exc):
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
@@ -446,7 +454,7 @@ class Scheduler(object):
                 task._value = value
             elif task._exc is not _TERMINATE:
                 if task._exc is not None:
-                    task._excq.insert(0, task._exc)
+                    task._excq = [task._exc] + (task._excq or [])
                 task._exc = exc
             self._requeue(task)
             if not callers and task._swap is not None and task._hot_swappable:
@@ -532,7 +540,7 @@ class Scheduler(object):
         task._name = getattr(gen, "__name__", task._name)
         task._value = None
         task._exc = None
-        del task._excq[:]
+        task._excq = None
         task._swap = None
         task._state = READY
         self._ready.append(task)
@@ -585,7 +593,7 @@ class Scheduler(object):
         if task._exc is None:
             task._exc = exc
         else:
-            task._excq.append(exc)
+            _queue_exc(task, exc)
         return self._unpark(task, None)
 
     def _unpark_quietly(self, task):
@@ -633,13 +641,13 @@ class Scheduler(object):
             return -1
         if exc is _TERMINATE:
             task._exc = _TERMINATE
-            del task._excq[:]
+            task._excq = None
         elif task._exc is _TERMINATE:
             return 0
         elif task._exc is None:
             task._exc = exc
         else:
-            task._excq.append(exc)
+            _queue_exc(task, exc)
         if task._state == PARKED:
             self._unpark_quietly(task)
             task._state = READY

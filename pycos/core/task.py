@@ -136,7 +136,7 @@ class Task(object):
         self._callers = None
         self._value = None
         self._exc = None
-        self._excq = []
+        self._excq = None           # exceptions queued behind _exc (made on demand)
         self._cancel = None
         self._alarm = None
         self._tid = 0
@@ -144,7 +144,7 @@ class Task(object):
         self._wid = 0
         self._id = next(sched._ids)
         self._name = gen.__name__
-        self._msgs = deque()
+        self._msgs = None           # the message queue, made by the first message
         self._monitors = None
         self._daemon = False
         self._swap = None
@@ -268,7 +268,10 @@ class Task(object):
             return 0
         if state == DONE:
             return -1
-        self._msgs.append(message)
+        msgs = self._msgs
+        if msgs is None:
+            msgs = self._msgs = deque()
+        msgs.append(message)
         return 0
 
     def _deliver_msg(self, message):
@@ -278,6 +281,8 @@ class Task(object):
         if self._state == PARKED and self._cancel is sched._recv_hook:
             sched._unpark(self, message)
         else:
+            if self._msgs is None:
+                self._msgs = deque()
             self._msgs.append(message)
         return 0
 
