@@ -296,6 +296,8 @@ class Session(object):
         Plaintext the engine already has is returned inline."""
         if self.shaken and self._reader is None and not self._rest and not self.out.pending:
             _current()
+            if not self._may_read():
+                return self._recv_wait(sock, n, True)
             try:
                 return self._read(n)
             except ssl.SSLWantReadError:
@@ -303,6 +305,16 @@ class Session(object):
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 return b""
         return self._recv_wait(sock, n, False)
+
+    def _may_read(self):
+        """False when a read of the engine would certainly want more raw
+        bytes: no plaintext is buffered, no raw bytes wait in the incoming
+        BIO and it has not ended.  The engine reads one record at a time
+        from the BIO (``ssl`` never turns on OpenSSL's read-ahead), so it
+        cannot hold a whole undecrypted record of its own.  Saves the
+        SSLWantReadError of every recv that must wait (its making is the
+        costliest part of an empty read, on PyPy especially)."""
+        return self.inc.pending or self.obj.pending() or self.inc.eof
 
     def _recv_wait(self, sock, n, tried):
         """[y] recv that may have to handshake, flush or read the socket
