@@ -75,6 +75,7 @@ int64_t rx_watch(rx_loop *loop, int fd, int sides, int64_t token);
 int rx_cancel(rx_loop *loop, int fd, int sides);
 int64_t rx_pending_done(const rx_loop *loop, int fd, int side);
 int rx_forget(rx_loop *loop, int fd);
+int rx_drained(rx_loop *loop, int fd, int sides);
 
 /* introspection */
 int rx_loop_stats(const rx_loop *loop, rx_stats *out);

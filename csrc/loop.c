@@ -802,6 +802,15 @@ int64_t rx_pending_done(const rx_loop *loop, int fd, int side)
     return op->kind == OP_CONNECT ? 0 : (int64_t)op->done;
 }
 
+int rx_drained(rx_loop *loop, int fd, int sides)
+{
+    if (fd < 0) return -EBADF;
+    if (sides & ~(RX_READ | RX_WRITE)) return -EINVAL;
+    if (fd >= loop->fds_cap || !loop->fds[fd].known) return 0;   /* no hint to clear */
+    DRAINED(&loop->fds[fd], sides);
+    return 0;
+}
+
 int rx_forget(rx_loop *loop, int fd)
 {
     if (fd < 0 || fd >= loop->fds_cap || !loop->fds[fd].known) return 0;

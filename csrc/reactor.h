@@ -184,6 +184,14 @@ int64_t rx_pending_done(const rx_loop *loop, int fd, int side);
  * before closing a descriptor the loop has seen. */
 int rx_forget(rx_loop *loop, int fd);
 
+/* The caller moved data on fd itself (a read(2) of its own after a READY
+ * event, say) and found `sides` drained: EAGAIN, or fewer bytes than it
+ * asked for.  The next operation there then waits for the backend's report
+ * instead of paying for an EAGAIN first.  0 (also for a descriptor the loop
+ * has not seen), -EBADF for fd < 0, -EINVAL for sides outside
+ * RX_READ | RX_WRITE. */
+int rx_drained(rx_loop *loop, int fd, int sides);
+
 /* ---- introspection ------------------------------------------------------- */
 
 typedef struct rx_stats {

@@ -369,6 +369,12 @@ class Loop(object):
         n = lib.rx_pending_done(self._l, fd, side)
         return None if n < 0 else n
 
+    def drained(self, fd, sides=READ):
+        """The caller read (or wrote) ``fd`` itself and found ``sides``
+        drained (EAGAIN, or fewer bytes than it asked for): the next
+        operation there waits for readiness without trying first."""
+        _check(lib.rx_drained(self._l, fd, sides))
+
     def forget(self, fd):
         """Cancel everything on ``fd`` and drop it from the loop; call before
         closing a descriptor the loop has seen."""

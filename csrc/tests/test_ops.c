@@ -218,6 +218,57 @@ TEST(recv_lazy)
     rx_loop_close(loop);
 }
 
+/* rx_drained: a caller that read the descriptor itself after a READY event
+ * and found it drained clears the hint, so its next recv waits without an
+ * EAGAIN syscall; data that came meanwhile still arrives by the next poll. */
+TEST(recv_after_caller_drained)
+{
+    rx_loop *loop = ct_loop(backend);
+    int sv[2];
+    ct_socketpair(sv);
+    char buf[16];
+    rx_event ev;
+
+    CHECK_EQ(rx_drained(loop, -1, RX_READ), -EBADF);
+    CHECK_EQ(rx_drained(loop, sv[0], 4), -EINVAL);
+    CHECK_EQ(rx_drained(loop, sv[0], RX_READ), 0);          /* not seen yet: nothing */
+    CHECK_EQ(ct_stats(loop).known_fds, 0);
+
+    CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 1), RX_PENDING);
+    ct_write_all(sv[1], "abc", 3);
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 1, RX_EV_READY, RX_READ, 0);
+    CHECK_EQ(read(sv[0], buf, sizeof buf), 3);                  /* the caller reads */
+    CHECK(memcmp(buf, "abc", 3) == 0);
+    CHECK_EQ(rx_drained(loop, sv[0], RX_READ), 0);
+    int64_t before = ct_stats(loop).syscalls;
+    CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 2), RX_PENDING);
+    CHECK_EQ(ct_stats(loop).syscalls - before, 0);              /* no EAGAIN paid */
+
+    /* data that came before the wait was registered is reported at once */
+    CHECK_EQ(rx_cancel(loop, sv[0], RX_READ), 1);
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 2, RX_EV_DONE, 0, -ECANCELED);
+    ct_write_all(sv[1], "def", 3);
+    CHECK_EQ(rx_drained(loop, sv[0], RX_READ), 0);              /* stale in the unsafe way */
+    int64_t r = rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 3);
+    if (r == RX_PENDING) {
+        rx_event evs[4];
+        int n = rx_poll(loop, 0, evs, 4);
+        if (n != 1)
+            ct_fail(__FILE__, __LINE__, "data was ready but the next rx_poll returned %d "
+                    "events", n);
+        CHECK_EV(evs[0], 3, RX_EV_READY, RX_READ, 0);
+        r = rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 4);
+    }
+    CHECK_EQ(r, 3);
+    CHECK(memcmp(buf, "def", 3) == 0);
+    CHECK_EQ(ct_stats(loop).pending_ops, 0);
+    forget_close(loop, sv[0]);
+    ct_close(sv[1]);
+    rx_loop_close(loop);
+}
+
 TEST(recv_all)
 {
     rx_loop *loop = ct_loop(backend);

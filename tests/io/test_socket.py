@@ -819,6 +819,76 @@ def test_client_against_a_plain_threaded_server(run):
         srv.close()
 
 
+@pytest.mark.skipif(sys.implementation.name != "cpython",
+                    reason="direct reads are CPython's (PyPy copies inside os.read)")
+def test_big_messages_are_read_directly(run, monkeypatch):
+    """Once a waiting recv brought a big message, the next ones are read by
+    os.read straight into the returned bytes, and every byte arrives; a
+    readiness without data sends the recv back to waiting."""
+    from pycos.io import fdio
+    from pycos.reactor import EV_READY, READ
+    calls = []
+    real_read = fdio._os_read
+
+    def counting_read(fd, n):
+        calls.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(fdio, "_os_read", counting_read)
+    a, b = socket.socketpair()
+    sock = AsyncSocket(a)
+    chunks = [os.urandom(40000 + i) for i in range(12)]
+    go = threading.Semaphore(0)
+
+    def writer():
+        for c in chunks:
+            if not go.acquire(timeout=10):
+                return
+            b.sendall(c)
+
+    th = threading.Thread(target=writer)
+    th.start()
+
+    def reader(task=None):
+        got = []
+        for c in chunks:
+            part = b""
+            while len(part) < len(c):
+                if not part:
+                    go.release()        # the writer sends while we wait
+                part += yield sock.recv(65536)
+            got.append(part)
+        return got
+
+    def spurious(task=None):
+        t = pycos.Task(reader_one)
+        yield task.sleep(0)             # t waits in recv (no data yet)
+        assert sock._rd.task is t
+        sock._big = True                # (the last piece above may have been small)
+        # a readiness report with nothing to read: the watch is gone from
+        # the reactor (as after a real report) and the handler finds EAGAIN
+        sock._loop.cancel(sock._fd, READ)
+        before = len(calls)
+        sock._on_lazy(EV_READY, READ, 0)
+        assert len(calls) == before + 1 and sock._rd.task is t      # waiting again
+        b.sendall(b"x" * 20000)
+        return (yield t.finish())
+
+    def reader_one(task=None):
+        return (yield sock.recv(65536))
+
+    try:
+        assert run(reader) == chunks
+        assert len(calls) >= 5 and all(n == 65536 for n in calls)
+        assert run(spurious) == b"x" * 20000
+    finally:
+        for _ in chunks:
+            go.release()
+        th.join(10)
+        sock.close()
+        b.close()
+
+
 def test_waiting_recv_pins_no_buffer(run):
     """recv waits lazily: many idle readers of recv(65536) hold no buffers,
     and the scheduler keeps scratch buffers only for moderate sizes."""

@@ -77,6 +77,31 @@ def test_recv_lazy_waits_without_the_buffer(loop, pair, collect):
     assert loop.statistics()["pending_ops"] == 0
 
 
+def test_drained_after_the_callers_own_read(loop, pair, collect):
+    """After a READY event the caller reads itself; drained() then spares
+    the next lazy recv its EAGAIN, and data arriving later still comes."""
+    a, b = pair
+    with pytest.raises(OSError) as e:
+        loop.drained(-1)
+    assert e.value.errno == errno.EBADF
+    with pytest.raises(OSError) as e:
+        loop.drained(a.fileno(), 4)
+    assert e.value.errno == errno.EINVAL
+    buf = bytearray(16)
+    assert loop.recv(a.fileno(), buf, 1, lazy=True) == PENDING
+    b.sendall(b"one")
+    assert collect(loop, 1) == [Event(1, EV_READY, READ, 0)]
+    assert os.read(a.fileno(), 16) == b"one"
+    loop.drained(a.fileno(), READ)
+    before = loop.statistics()["syscalls"]
+    assert loop.recv(a.fileno(), buf, 2, lazy=True) == PENDING
+    assert loop.statistics()["syscalls"] == before
+    b.sendall(b"two")
+    assert collect(loop, 1) == [Event(2, EV_READY, READ, 0)]
+    assert loop.recv(a.fileno(), buf, 3, lazy=True) == 3
+    assert buf[:3] == b"two"
+
+
 def test_recv_all_across_several_writes(loop, pair, collect):
     a, b = pair
     buf = bytearray(10)
