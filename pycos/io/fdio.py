@@ -75,6 +75,10 @@ _BYTES_IN_PLACE = platform.python_implementation() == "CPython"
 #: message costs a memcpy less; PyPy copies inside os.read anyway).
 _DIRECT_READS = _BYTES_IN_PLACE
 _BIG = 16384
+#: ... up to this size: os.read allocates all ``n`` bytes first, and larger
+#: blocks are mmap'ed, shrunk with mremap and munmap'ed by the C allocator:
+#: three syscalls per read, far dearer than the copy saved
+_DIRECT_MAX = 65536
 
 
 def _head(buf, n):
@@ -239,7 +243,7 @@ class FDIO(object):
             sched._unpark_exc(task, _error(result))
             return
         n = side.extra
-        if self._big and n >= _BIG:
+        if self._big and _BIG <= n <= _DIRECT_MAX:
             try:
                 data = _os_read(self._fd, n)
             except BlockingIOError:     # readiness without data
