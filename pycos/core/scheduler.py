@@ -26,9 +26,12 @@ locks, channels, the thread pool, sockets) is a small function that parks
 the current task and, later, wakes it.
 
 A *round* takes the work other threads posted (a FIFO inbox plus
-``loop.wakeup()``), steps every ready task once (FIFO, a plain deque), then
-polls the reactor -- without waiting if anything is ready, else until the
-next timer or event -- and dispatches the events by integer token.
+``loop.wakeup()``), steps the ready tasks (FIFO, a plain deque; embedded:
+every ready task once; own thread: up to ``_STEPS`` steps), then polls the
+reactor -- without waiting if anything is ready, else until the next timer
+or event -- and dispatches the events by integer token.  The tasks the
+events woke go to the front of the ready queue, so I/O and timers are not
+kept waiting behind a long backlog.
 
 Parking
 ~~~~~~~
@@ -210,6 +213,7 @@ class Scheduler(object):
         self._location = None
         self._locations = []
         self._ready = deque()
+        self._woken = 0                # tasks the last events put ahead of the backlog
         self._inbox = deque()
         self._sleeping = False
         self._quit = False
@@ -349,7 +353,14 @@ class Scheduler(object):
             events = loop.poll_flat(wait_ns)
             self._sleeping = self._embedded
         if events:
+            backlog = len(ready)
             self._dispatch(events)
+            if backlog and not self._embedded:
+                # the tasks these events woke run before the backlog
+                woken = len(ready) - backlog
+                if woken > 0:
+                    ready.rotate(woken)
+                    self._woken = woken
 
     def _drain_inbox(self):
         pop = self._inbox.popleft
@@ -368,11 +379,14 @@ class Scheduler(object):
         park = PARK
         resume = RESUME
         # Embedded: every ready task once (run_once's contract).  Own thread:
-        # also the tasks made ready meanwhile, up to _STEPS task steps, so
-        # a busy scheduler polls I/O once per _STEPS switches, not per switch.
-        steps = len(ready)
-        if not self._embedded and steps < _STEPS:
-            steps = _STEPS
+        # _STEPS task steps (the tasks made ready meanwhile included) after
+        # the ones the last poll's events woke, so a busy scheduler looks
+        # at I/O and timers once per _STEPS switches, whatever the backlog.
+        if self._embedded:
+            steps = len(ready)
+        else:
+            steps = _STEPS + self._woken
+            self._woken = 0
         while steps and ready:
             steps -= 1
             task = popleft()

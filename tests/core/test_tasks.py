@@ -167,6 +167,62 @@ def test_resume_sentinel_steps_at_once_within_the_budget(run):
     assert spins > _STEPS
     assert state["other"][0] <= _STEPS
 
+def test_event_woken_task_runs_before_the_backlog(run):
+    """A task woken by an event (here its timer) runs before the tasks that
+    were already queued: with thousands of ready tasks, a due timer costs
+    at most about one round of _STEPS steps, not the whole backlog."""
+    from pycos.core.scheduler import _STEPS
+    state = {"steps": 0, "woke_at": None}
+
+    def busy(task=None):
+        for _ in range(3):
+            state["steps"] += 1
+            yield
+
+    def sleeper(task=None):
+        yield task.sleep(1e-6)          # due long before one round ends
+        state["woke_at"] = state["steps"]
+
+    def body(task=None):
+        s = Task(sleeper)
+        workers = [Task(busy) for _ in range(3000)]
+        yield s.finish()
+        for w in workers:
+            yield w.finish()
+        return state["steps"]
+
+    assert run(body) == 9000
+    assert state["woke_at"] is not None and state["woke_at"] <= 3 * _STEPS, state
+
+
+def test_events_every_round_do_not_starve_the_backlog(run):
+    """Each round runs the event-woken tasks and then _STEPS others: a task
+    woken by its timer at every poll cannot keep the ready ones waiting."""
+    state = {"done": 0, "stop": False, "naps": 0}
+
+    def busy(task=None):
+        for _ in range(5):
+            yield
+        state["done"] += 1
+
+    def napper(task=None):
+        while not state["stop"]:
+            yield task.sleep(1e-6)
+            state["naps"] += 1
+
+    def body(task=None):
+        n = Task(napper)
+        workers = [Task(busy) for _ in range(2000)]
+        for w in workers:
+            yield w.finish()
+        state["stop"] = True
+        yield n.finish()
+        return state["done"]
+
+    assert run(body) == 2000
+    assert state["naps"] > 1
+
+
 def test_subcalls_return_and_raise(run):
     def inner(x):
         yield
