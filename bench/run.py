@@ -240,11 +240,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def proc_cpu_s(pid):
-    """User + system CPU seconds of process ``pid`` and all its threads so far
-    (the utime/stime that getrusage reports, read from /proc/<pid>/stat)."""
+    """(user, system) CPU seconds of process ``pid`` and all its threads so
+    far (the utime/stime that getrusage reports, from /proc/<pid>/stat)."""
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def proc_rss_kib(pid):
@@ -430,11 +430,16 @@ class Runner:
             msgs = done["msgs"]
             if msgs <= 0:
                 return {"failed": "no message echoed"}
+            user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
             out = {"msgs": msgs, "seconds": done["seconds"], "conns": done["conns"],
                    "size": done["size"], "msgs_per_s": msgs / done["seconds"],
                    "mb_per_s": done["bytes"] / done["seconds"] / 1e6,
-                   "server_cpu_s": cpu1 - cpu0,
-                   "cpu_us_per_msg": (cpu1 - cpu0) / msgs * 1e6}
+                   "server_cpu_s": user + system,
+                   "cpu_us_per_msg": (user + system) / msgs * 1e6,
+                   # the split says how much is the framework's own (user)
+                   # and how much the kernel's (the same for every server)
+                   "user_us_per_msg": user / msgs * 1e6,
+                   "sys_us_per_msg": system / msgs * 1e6}
             if tracer is not None:
                 stop(tracer, signal.SIGINT, 30)
                 tracer = None
@@ -633,6 +638,16 @@ def write_report(interp, data, opts, charts_status):
                 row[0] += " (%d of %d rounds failed: %s)" % (
                     len(bad), len(rr), (bad[0].get("failed") or bad[0].get("unavailable"))[:120])
             w("| " + " | ".join(row) + " |")
+        splits = []
+        for fw in data["frameworks"]:
+            u = summarize([r for r in runs.get(fw, []) if isinstance(r, dict)], "user_us_per_msg")
+            k = summarize([r for r in runs.get(fw, []) if isinstance(r, dict)], "sys_us_per_msg")
+            if u and k:
+                splits.append("%s %.2f + %.2f" % (fw_label(fw, case), u["median"], k["median"]))
+        if splits:
+            w("")
+            w("Server CPU per message, user + system µs (median; the system part is mostly "
+              "the kernel's TCP work, alike for every server): " + "; ".join(splits) + ".")
         tops = [(fw, r["syscall_top"]) for fw, rr in runs.items() for r in rr
                 if isinstance(r, dict) and r.get("syscall_top")]
         if tops:
