@@ -64,6 +64,7 @@ int64_t rx_next_deadline(const rx_loop *loop);
 
 /* completion-style operations */
 int64_t rx_recv(rx_loop *loop, int fd, void *buf, size_t len, int flags, int64_t token);
+int rx_take_error(rx_loop *loop, int fd);
 int64_t rx_send(rx_loop *loop, int fd, const void *buf, size_t len, int flags, int64_t token);
 int64_t rx_accept(rx_loop *loop, int fd, int64_t token);
 int64_t rx_connect(rx_loop *loop, int fd, const void *addr, uint32_t addrlen, int64_t token);

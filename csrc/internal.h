@@ -61,6 +61,8 @@ typedef struct rx_fd {
     uint8_t interest;   /* RX_READ/RX_WRITE interest currently asked for */
     uint8_t hup;        /* the backend saw hang-up/error/peer shutdown: a short
                            read no longer proves the descriptor drained */
+    int32_t rd_err;     /* an error an RX_ALL recv met after it had data: it
+                           returned the data, the next recv reports this */
 } rx_fd;
 
 /* Extra bit a backend may add to the sides it reports: hang-up, error or

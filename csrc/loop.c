@@ -460,6 +460,11 @@ static int64_t perform_read(rx_loop *loop, int fd, rx_fd *st, rx_op *op)
 {
     switch (op->kind) {
     case OP_RECV:
+        if (st->rd_err) {
+            int64_t e = st->rd_err;
+            st->rd_err = 0;
+            return e;
+        }
         for (;;) {
             size_t want = op->len - op->done;
             int64_t n = do_read_bytes(loop, fd, st, op->buf + op->done, want);
@@ -467,7 +472,13 @@ static int64_t perform_read(rx_loop *loop, int fd, rx_fd *st, rx_op *op)
                 DRAINED(st, RX_READ);
                 return AGAIN;
             }
-            if (n < 0) return op->done ? (int64_t)op->done : n;
+            if (n < 0) {
+                if (!op->done) return n;
+                /* the kernel reports an error once: keep it for the next
+                 * recv, or it would read as a plain end of stream */
+                st->rd_err = (int32_t)n;
+                return (int64_t)op->done;
+            }
             if (n == 0) return (int64_t)op->done;          /* end of stream */
             op->done += (size_t)n;
             if ((size_t)n < want && st->sock == 1 && !st->hup) DRAINED(st, RX_READ);
@@ -590,7 +601,7 @@ static int64_t perform(rx_loop *loop, int fd, rx_fd *st, rx_op *op, int side)
 static int64_t submit(rx_loop *loop, int fd, rx_fd *st, int side)
 {
     rx_op *op = side == RX_READ ? &st->rd : &st->wr;
-    if (st->hint & side || op->kind == OP_CONNECT) {
+    if (st->hint & side || op->kind == OP_CONNECT || (side == RX_READ && st->rd_err)) {
         int64_t r = perform(loop, fd, st, op, side);
         if (r != AGAIN) {
             op->kind = OP_NONE;
@@ -800,6 +811,14 @@ int64_t rx_pending_done(const rx_loop *loop, int fd, int side)
     const rx_op *op = side == RX_READ ? &loop->fds[fd].rd : &loop->fds[fd].wr;
     if (op->kind == OP_NONE || (side != RX_READ && side != RX_WRITE)) return -ENOENT;
     return op->kind == OP_CONNECT ? 0 : (int64_t)op->done;
+}
+
+int rx_take_error(rx_loop *loop, int fd)
+{
+    if (fd < 0 || fd >= loop->fds_cap || !loop->fds[fd].known) return 0;
+    int e = loop->fds[fd].rd_err;
+    loop->fds[fd].rd_err = 0;
+    return e;
 }
 
 int rx_drained(rx_loop *loop, int fd, int sides)

@@ -141,8 +141,15 @@ int64_t rx_next_deadline(const rx_loop *loop);
 /* ---- completion-style operations ----------------------------------------- */
 
 /* Read up to len bytes (exactly len with RX_ALL, fewer only at end of
- * stream).  Works on sockets, pipes, ttys and other descriptors. */
+ * stream, or when an error follows some data: the RX_ALL recv returns the
+ * data and the next recv reports the error, see rx_take_error).  Works on
+ * sockets, pipes, ttys and other descriptors. */
 int64_t rx_recv(rx_loop *loop, int fd, void *buf, size_t len, int flags, int64_t token);
+
+/* The error (negative errno) an RX_ALL recv on fd met after it had read
+ * some data, which the next recv would report; taking it clears it.  0 when
+ * there is none (or fd is unknown). */
+int rx_take_error(rx_loop *loop, int fd);
 
 /* Write up to len bytes (all of them with RX_ALL).  On sockets MSG_NOSIGNAL is
  * used, so a closed peer gives -EPIPE instead of SIGPIPE. */

@@ -369,6 +369,13 @@ class Loop(object):
         n = lib.rx_pending_done(self._l, fd, side)
         return None if n < 0 else n
 
+    def take_error(self, fd):
+        """The error an ``all=True`` recv on ``fd`` met after it had read
+        some data (it returned the data), as an OSError, cleared; None when
+        there is none.  Otherwise the next recv raises it."""
+        rc = lib.rx_take_error(self._l, fd)
+        return error(rc) if rc else None
+
     def drained(self, fd, sides=READ):
         """The caller read (or wrote) ``fd`` itself and found ``sides``
         drained (EAGAIN, or fewer bytes than it asked for): the next

@@ -229,6 +229,8 @@ TEST(recv_after_caller_drained)
     char buf[16];
     rx_event ev;
 
+    CHECK_EQ(rx_take_error(loop, -1), 0);
+    CHECK_EQ(rx_take_error(loop, sv[0]), 0);                  /* unknown: none */
     CHECK_EQ(rx_drained(loop, -1, RX_READ), -EBADF);
     CHECK_EQ(rx_drained(loop, sv[0], 4), -EINVAL);
     CHECK_EQ(rx_drained(loop, sv[0], RX_READ), 0);          /* not seen yet: nothing */
@@ -633,6 +635,33 @@ TEST(recv_connection_reset)
     CHECK_EQ(ev.aux, 3);
     /* either the 3 bytes or the error, but the bytes are reported in aux */
     CHECK(ev.result == 3 || ev.result == -ECONNRESET);
+    if (ev.result == 3) {
+        /* the error is not lost: the next recv reports it, at once */
+        CHECK(memcmp(buf, "abc", 3) == 0);
+        CHECK_EQ(rx_recv(loop, tp[0], buf, sizeof buf, RX_LAZY, 4), -ECONNRESET);
+        CHECK_EQ(rx_recv(loop, tp[0], buf, sizeof buf, 0, 5), 0);     /* then the end */
+    }
+    forget_close(loop, tp[0]);
+    /* the same when the bytes and the reset are both there before the recv */
+    CHECK_EQ(ct_tcp_pair(AF_INET, tp), 0);
+    ct_write_all(tp[1], "defg", 4);
+    CHECK(ct_poll1(tp[0], POLLIN, 5000) != 0);
+    reset_close(tp[1]);
+    int64_t r = rx_recv(loop, tp[0], buf, sizeof buf, RX_ALL, 6);
+    if (r == RX_PENDING) {
+        ct_wait_event(loop, &ev);
+        CHECK_EQ(ev.token, 6);
+        r = ev.result;
+    }
+    if (r == 4) {
+        CHECK(memcmp(buf, "defg", 4) == 0);
+        /* rx_take_error hands it over instead, once */
+        CHECK_EQ(rx_take_error(loop, tp[0]), -ECONNRESET);
+        CHECK_EQ(rx_take_error(loop, tp[0]), 0);
+        CHECK_EQ(rx_recv(loop, tp[0], buf, sizeof buf, RX_ALL, 7), 0);
+    } else {
+        CHECK_EQ(r, -ECONNRESET);     /* the reset discarded the bytes */
+    }
     forget_close(loop, tp[0]);
     check_clean(loop);
     rx_loop_close(loop);

@@ -19,7 +19,6 @@ accepts, so a hostile length cannot make it allocate gigabytes.
 import errno
 import socket
 import struct
-import time
 
 from pycos import reactor
 from pycos.core.scheduler import RESUME, _by_thread, _get_ident
@@ -32,8 +31,7 @@ __all__ = ["AsyncSocket", "MAX_MSG_SIZE"]
 MAX_MSG_SIZE = 64 << 20
 
 # operation kinds
-_RECV, _ACCEPT, _RECVFROM = 1, 3, 4
-_RECVALL_CHUNK = 1 << 20
+_RECV, _RECVALL, _ACCEPT, _RECVFROM = 1, 2, 3, 4
 _SEND, _SENDALL, _CONNECT, _SENDTO = 5, 6, 7, 8
 
 _HDR = struct.Struct(">L")
@@ -150,6 +148,14 @@ class AsyncSocket(FDIO):
     def _read_value(self, kind, buf, n, extra, closing=False):
         if kind == _RECV:
             return _head(buf, n)
+        if kind == _RECVALL:
+            if n < len(buf) and not closing:
+                # short: end of stream, a timeout, or an error after the data
+                # (recvall raises that one now, as recv_msg relies on)
+                exc = self._loop.take_error(self._fd)
+                if exc is not None:
+                    raise exc
+            return _head(buf, n)
         if kind == _ACCEPT:
             if closing:
                 raise OSError(errno.EBADF, "socket closed while accepting")
@@ -235,48 +241,34 @@ class AsyncSocket(FDIO):
 
     def recvall(self, bufsize):
         """[y] Exactly ``bufsize`` bytes; fewer only at end of stream or when
-        the timeout passes after some data came (no data: ``socket.timeout``)."""
+        the timeout passes after some data came (no data: ``socket.timeout``).
+        An error (a reset) is raised even after some data came."""
         if self._blocking or self._tls is not None:
             return self._recvall_loop(bufsize)
         if bufsize < 0:
             raise ValueError("negative buffersize in recvall")
-        # A loop of plain reads (not one all-or-nothing reactor read): an
-        # error after some data (a reset) is then raised by the read that
-        # meets it, never mistaken for end of stream.
-        _current()
-        if self._rd.task is not None:
-            raise self._busy("read")
         if self._ahead:
+            _current()
+            if self._rd.task is not None:
+                raise self._busy("read")
             data = self._take_ahead(bufsize)
             if len(data) == bufsize:
                 return data
-            return self._recvall_into(bufsize, data)
-        return self._recvall_into(bufsize, None)
+            return self._recvall_rest(bufsize, data)
+        return self._recvall_once(bufsize)
 
-    def _recvall_into(self, n, first):
-        """The rest of recvall: plain reads (at most 1 MiB each, into the
-        socket's reused buffer); the socket's timeout is the deadline of the
-        whole call."""
-        parts = [first] if first else []
-        got = len(first) if first else 0
-        timeout = self._timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while got < n:
-            if self._fd < 0:            # closed meanwhile: what we have
-                break
-            if deadline is not None:
-                timeout = max(0.0, deadline - time.monotonic())
-            try:
-                chunk = yield self._raw_recv(min(n - got, _RECVALL_CHUNK), timeout=timeout)
-            except socket.timeout:
-                if got:
-                    break
-                raise
-            if not chunk:
-                break
-            parts.append(chunk)
-            got += len(chunk)
-        return b"".join(parts)
+    def _recvall_once(self, n):
+        """[y] One all-or-end-of-stream read of ``n`` bytes (the reactor's
+        RX_ALL recv, into a buffer of its own: the operation holds it while
+        it waits).  An error that comes after some data is raised (the
+        reactor returns the data and keeps the error: see _read_value)."""
+        buf = bytearray(n)
+        fd = self._fd
+        return self._read(_RECVALL, buf, lambda loop, tok: loop.recv(fd, buf, tok, all=True))
+
+    def _recvall_rest(self, n, first):
+        rest = yield self._recvall_once(n - len(first))
+        return first + rest
 
     def send(self, data, *flags):
         """[y] Send what fits now (at least one byte); returns the count."""

@@ -7,6 +7,7 @@ import os
 import socket
 import struct
 import threading
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -187,6 +188,28 @@ def test_connection_reset(loop, tcp, collect):
     (ev,) = collect(loop, 1)
     assert ev.token == 3 and ev.kind == EV_DONE
     assert isinstance(reactor.error(ev.result), ConnectionResetError)
+
+
+def test_reset_after_some_data_of_an_all_recv(loop, tcp, collect):
+    """An all=True recv that meets a reset after some data returns the data
+    and keeps the error: take_error() hands it over once (else the next
+    recv would raise it); the kernel reports it only once itself."""
+    lst, cli, srv = tcp
+    buf = bytearray(10)
+    assert loop.recv(cli.fileno(), buf, 1, all=True) == PENDING
+    srv.sendall(b"abc")
+    deadline = time.monotonic() + 5
+    while loop.pending_done(cli.fileno(), READ) != 3 and time.monotonic() < deadline:
+        loop.poll(0.01)
+    assert loop.pending_done(cli.fileno(), READ) == 3
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    srv.close()
+    (ev,) = collect(loop, 1)
+    assert ev.token == 1 and ev.kind == EV_DONE and ev.aux == 3
+    assert ev.result == 3 and buf[:3] == b"abc"
+    assert isinstance(loop.take_error(cli.fileno()), ConnectionResetError)
+    assert loop.take_error(cli.fileno()) is None
+    assert loop.recv(cli.fileno(), buf, 2) == 0        # the kernel: end of stream
 
 
 def test_accept_inline_and_deferred(loop, collect):
