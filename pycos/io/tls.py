@@ -297,14 +297,14 @@ class Session(object):
         if self.shaken and self._reader is None and not self._rest and not self.out.pending:
             _current()
             if not self._may_read():
-                return self._recv_wait(sock, n, True)
+                return self._recv_wait(sock, n)
             try:
                 return self._read(n)
             except ssl.SSLWantReadError:
-                return self._recv_wait(sock, n, True)
+                return self._recv_wait(sock, n)
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 return b""
-        return self._recv_wait(sock, n, False)
+        return self._recv_wait(sock, n)
 
     def _may_read(self):
         """False when a read of the engine would certainly want more raw
@@ -316,17 +316,14 @@ class Session(object):
         costliest part of an empty read, on PyPy especially)."""
         return self.inc.pending or self.obj.pending() or self.inc.eof
 
-    def _recv_wait(self, sock, n, tried):
-        """[y] recv that may have to handshake, flush or read the socket
-        (``tried``: the engine was just found empty)."""
+    def _recv_wait(self, sock, n):
+        """[y] recv that may have to handshake, flush or read the socket."""
         self._enter("_reader", "read")
         try:
             if not self.shaken:
                 yield self.handshake(sock)
             while True:
-                if tried:
-                    tried = False
-                else:
+                if self._may_read():
                     try:
                         return self._read(n)
                     except ssl.SSLWantReadError:
