@@ -9,7 +9,6 @@ Each workload runs inside one task; the main thread only waits for its value
 (the scheduler runs in its own thread, as pycos programs are written).
 """
 
-import socket
 import sys
 import time
 

@@ -33,7 +33,7 @@ import platform
 import socket
 
 from pycos import reactor
-from pycos.core.scheduler import PARK, TIMEOUT, _by_thread, _get_ident
+from pycos.core.scheduler import TIMEOUT, _by_thread, _get_ident
 from pycos.reactor import PENDING, READ, WRITE
 
 __all__ = ["FDIO", "WATCH", "LAZY"]

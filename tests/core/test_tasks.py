@@ -4,7 +4,6 @@ import threading
 
 import pytest
 
-import pycos
 from pycos import MonitorStatus, Pycos, Task
 
 

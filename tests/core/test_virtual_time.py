@@ -1,8 +1,6 @@
 """Virtual time: long sleeps and timeouts take simulated time only."""
 import time
 
-import pytest
-
 from pycos import Pycos, Semaphore, Task
 
 
