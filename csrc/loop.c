@@ -348,12 +348,17 @@ static rx_fd *fd_state(rx_loop *loop, int fd, int *err)
             }
             cap *= 2;
         }
-        rx_fd *t = realloc(loop->fds, (size_t)cap * sizeof *t);
+        /* calloc, not realloc + memset: a big table comes from fresh
+         * zeroed pages that stay untouched (no RSS) until descriptors with
+         * those numbers show up (10,000 connections: 16,384 slots, 2 MiB,
+         * of which only the part in use is resident) */
+        rx_fd *t = calloc((size_t)cap, sizeof *t);
         if (!t) {
             *err = -ENOMEM;
             return NULL;
         }
-        memset(t + loop->fds_cap, 0, (size_t)(cap - loop->fds_cap) * sizeof *t);
+        if (loop->fds_cap) memcpy(t, loop->fds, (size_t)loop->fds_cap * sizeof *t);
+        free(loop->fds);
         loop->fds = t;
         loop->fds_cap = cap;
     }

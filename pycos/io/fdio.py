@@ -116,21 +116,32 @@ class _Side(object):
         self.extra = None
 
 
+#: the write side of every descriptor that never had to wait for a write:
+#: never changed (side.task stays None), replaced by a _Side of its own in
+#: FDIO._wait
+_IDLE = _Side()
+
+
 class FDIO(object):
     """Base of AsyncSocket and AsyncFile: a non-blocking descriptor driven
     by the reactor.  Subclasses turn completions into values with
     ``_read_value(kind, buf, n, extra)``."""
 
-    #: the last read brought a big message (see _DIRECT_READS)
-    _big = False
+    # slots, not a __dict__: 10,000 idle connections are 10,000 of these
+    # (_big: the last read brought a big message, see _DIRECT_READS)
+    __slots__ = ("_fd", "_sched", "_loop", "_timeout", "_rd", "_wr", "_big", "__weakref__")
 
     def _fdio_init(self, fd):
         self._fd = fd
         self._sched = None
         self._loop = None
         self._timeout = None
+        self._big = False
         self._rd = _Side()
-        self._wr = _Side()
+        # the write side starts as the shared idle one and gets its own
+        # _Side at its first wait (_wait): a socket whose sends all complete
+        # at once (most of them) never needs one
+        self._wr = _IDLE
 
     # -- binding --
 
@@ -172,6 +183,8 @@ class FDIO(object):
     def _wait(self, sched, task, side, tok, kind, buf, extra, timeout):
         """Park ``task`` until the completion of ``tok`` reaches ``side``'s
         handler (``timeout`` False: the descriptor's own)."""
+        if side is _IDLE:
+            side = self._wr = _Side()
         side.task = task
         side.tok = tok
         side.kind = kind

@@ -29,6 +29,8 @@ class AsyncFile(FDIO):
     """Asynchronous I/O on ``fd_or_fileobj``: an int descriptor or any
     object with ``fileno()`` (closed with it)."""
 
+    __slots__ = ("_fileobj", "_ahead", "_tty")
+
     def __init__(self, fd_or_fileobj):
         if isinstance(fd_or_fileobj, int):
             fd, self._fileobj = fd_or_fileobj, None

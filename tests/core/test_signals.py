@@ -30,6 +30,9 @@ def test_scheduler_thread_blocks_host_signals(sched):
 def test_ctrl_c_interrupts_a_waiting_main_thread():
     code = textwrap.dedent("""
         import os, signal, threading, pycos
+        # Python's own Ctrl-C handler, even when started with SIGINT ignored
+        # (a background job of a non-interactive shell is)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         def sleeper(task=None):
             yield task.sleep(60)
         t = pycos.Task(sleeper)
