@@ -41,6 +41,7 @@ _rx_send = reactor.lib.rx_send
 _ALL = reactor._ALL
 
 
+_rx_accept = reactor.lib.rx_accept
 _family_of = _socket.socket.family.__get__
 _type_of = _socket.socket.type.__get__
 
@@ -351,8 +352,19 @@ class AsyncSocket(FDIO):
             a = AsyncSocket._accepted(self, conn)
             a.setblocking(True)
             return a, addr
-        fd = self._fd
-        return self._read(_ACCEPT, None, lambda loop, tok: loop.accept(fd, tok))
+        # the accepting loop of every server: _read's work, inlined
+        side = self._rd
+        sched = _by_thread.get(_get_ident())
+        task = sched._cur if sched is not None else None
+        if task is None or sched is not self._sched or side.task is not None:
+            sched, task = self._claim(side, "read")
+        tok = next(sched._tokens)
+        r = _rx_accept(self._loop._l, self._fd, tok)
+        if r >= 0:
+            return self._new_conn(r)
+        if r != PENDING:
+            raise reactor.error(r)
+        return self._wait(sched, task, side, tok, _ACCEPT, None, None, False)
 
     def connect(self, address):
         """[y] Connect (and, with TLS, complete the handshake)."""
