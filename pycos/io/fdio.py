@@ -214,13 +214,18 @@ class FDIO(object):
             return self._read_value(kind, buf, r, extra)
         return self._wait(sched, task, side, tok, kind, buf, extra, timeout)
 
-    def _recv_lazy(self, n):
+    def _recv_lazy(self, n, sink=None):
         """[y] Up to ``n`` bytes, on the reactor's lazy recv: the read goes
         into the scheduler's scratch buffer, and a read that must wait holds
         no buffer at all (an idle connection pins no memory).  The bytes are
         returned inline, or the task parks until the descriptor is readable
         and :meth:`_on_lazy` reads them.  (The hot path of every stream
-        server: the checks of :meth:`_claim` are inlined.)"""
+        server: the checks of :meth:`_claim` are inlined.)
+
+        ``sink`` (an object with ``write(buffer)``, e.g. TLS's incoming
+        ``ssl.MemoryBIO``): the bytes go straight from the scratch buffer to
+        ``sink.write`` and the value is their count (0: end of stream), with
+        no bytes object made in between."""
         side = self._rd
         sched = _by_thread.get(_get_ident())
         task = sched._cur if sched is not None else None
@@ -232,12 +237,17 @@ class FDIO(object):
         tok = next(sched._tokens)
         r = _rx_recv(self._loop._l, self._fd, buf, n, _LAZY, tok)
         if r >= 0:
-            return _unpack(buf, r)
+            if sink is None:
+                return _unpack(buf, r)
+            if r:
+                sink.write(_ffi.buffer(buf, r))
+            return r
         if r != PENDING:
             raise _error(r)
         side.task = task
         side.tok = tok
         side.kind = LAZY
+        side.buf = sink
         side.extra = n
         sched._handlers[tok] = self._on_lazy
         return sched._park(task, self._timeout, None, self._cancel_read)
@@ -253,10 +263,12 @@ class FDIO(object):
             return
         if result < 0:
             side.task = None
+            side.buf = None
             sched._unpark_exc(task, _error(result))
             return
         n = side.extra
-        if self._big and _BIG <= n <= _DIRECT_MAX:
+        sink = side.buf
+        if self._big and _BIG <= n <= _DIRECT_MAX and sink is None:
             try:
                 data = _os_read(self._fd, n)
             except BlockingIOError:     # readiness without data
@@ -284,7 +296,18 @@ class FDIO(object):
             return
         side.task = None
         if r < 0:
+            side.buf = None
             sched._unpark_exc(task, _error(r))
+            return
+        if sink is not None:
+            side.buf = None
+            if r:
+                try:
+                    sink.write(_ffi.buffer(buf, r))
+                except Exception as exc:
+                    sched._unpark_exc(task, exc)
+                    return
+            sched._unpark(task, r)
             return
         if r >= _BIG:
             self._big = _DIRECT_READS
@@ -414,7 +437,7 @@ class FDIO(object):
                     if kind == WATCH:
                         value = False
                     elif kind == LAZY:
-                        value = b""
+                        value = b"" if buf is None else 0     # 0: a sink's read
                     else:
                         value = self._read_value(kind, buf, done, extra, closing=True)
                 except Exception as exc:

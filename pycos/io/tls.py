@@ -194,22 +194,29 @@ class Session(object):
             return -1
         try:
             if sock._fd < 0:
-                data = b""
+                got = 0
             elif timeout is False:      # the socket's own timeout: the lazy recv
-                data = yield sock._recv_lazy(_CHUNK)
+                got = yield sock._recv_lazy(_CHUNK, self.inc)
             else:
                 data = yield sock._raw_recv(_TIMED_CHUNK, timeout=timeout)
+                if data:
+                    self.inc.write(data)
+                got = len(data)
         finally:
             mu.release()
-        return self._feed(data)
+        return self._fed(got)
 
     def _feed(self, data):
         """Raw bytes (``b''``: end of stream) into the engine; their count."""
         if data:
             self.inc.write(data)
-        else:
+        return self._fed(len(data))
+
+    def _fed(self, got):
+        """``got`` raw bytes went into the engine (0: the end of the stream)."""
+        if not got:
             self.inc.write_eof()
-        return len(data)
+        return got
 
     # -- handshake --
 
@@ -337,10 +344,10 @@ class Session(object):
                 mu = self._recv_mu
                 if mu.take():           # the usual case, without _fill's frame
                     try:
-                        data = yield sock._recv_lazy(_CHUNK)
+                        got = yield sock._recv_lazy(_CHUNK, self.inc)
                     finally:
                         mu.release()
-                    got = self._feed(data)
+                    got = self._fed(got)
                 else:
                     got = yield self._fill(sock)
                 if not got and not self.obj.pending():

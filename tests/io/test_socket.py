@@ -957,3 +957,47 @@ def test_idle_socket_is_small_and_a_blocked_write_gets_its_own_side(run):
     assert fdio._IDLE.task is None and fdio._IDLE.buf is None
     for s in (a, other, b, d):
         s.close()
+
+
+def test_lazy_recv_into_a_sink(run):
+    """_recv_lazy(n, sink) (TLS feeds its incoming BIO so): the bytes go to
+    sink.write, the value is their count, inline or after waiting; 0 when
+    the socket closes under the wait and at the end of the stream; a sink
+    that raises fails that read, not the scheduler."""
+    import ssl
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    a, c = AsyncSocket(a), AsyncSocket(c)
+    bio = ssl.MemoryBIO()
+
+    class Broken(object):
+        def write(self, data):
+            raise ValueError("sink full")
+
+    def reader(sock, sink, task=None):
+        try:
+            return (yield sock._recv_lazy(100, sink))
+        except ValueError as exc:
+            return str(exc)
+
+    def go(task=None):
+        b.sendall(b"ready")
+        got = [(yield a._recv_lazy(100, bio))]          # inline
+        for sock, sink, peer, data in ((a, bio, b, b"later"), (a, Broken(), b, b"x"),
+                                       (c, bio, None, None)):
+            t = pycos.Task(reader, sock, sink)
+            while sock._rd.task is None:                # until t waits
+                yield task.sleep(0.001)
+            if peer is not None:
+                peer.sendall(data)
+            else:
+                sock.close()                             # closed while waiting
+            got.append((yield t.finish()))
+        b.shutdown(socket.SHUT_WR)
+        got.append((yield a._recv_lazy(100, bio)))      # end of stream
+        return got
+
+    assert run(go) == [5, 5, "sink full", 0, 0]
+    assert bio.read() == b"readylater"
+    for s in (a, b, d):
+        s.close()
