@@ -33,7 +33,7 @@ import platform
 import socket
 
 from pycos import reactor
-from pycos.core.scheduler import TIMEOUT, _by_thread, _get_ident
+from pycos.core.scheduler import PARK, PARKED, READY, TIMEOUT, _by_thread, _get_ident
 from pycos.reactor import PENDING, READ, WRITE
 
 __all__ = ["FDIO", "WATCH", "LAZY"]
@@ -250,6 +250,12 @@ class FDIO(object):
         side.buf = sink
         side.extra = n
         sched._handlers[tok] = self._on_lazy
+        if task._exc is None and self._timeout is None:     # Pycos._park, inlined
+            task._state = PARKED
+            task._cancel = self._cancel_read
+            task._alarm = None
+            task._wid += 1
+            return PARK
         return sched._park(task, self._timeout, None, self._cancel_read)
 
     def _on_lazy(self, kind, aux, result):
@@ -311,6 +317,13 @@ class FDIO(object):
             return
         if r >= _BIG:
             self._big = _DIRECT_READS
+        if task._state == PARKED and not task._tid:         # Pycos._unpark, inlined
+            task._cancel = None
+            task._alarm = None
+            task._value = _unpack(buf, r)
+            task._state = READY
+            sched._ready.append(task)
+            return
         sched._unpark(task, _unpack(buf, r))
 
     def _wait_readable(self, timeout=False):
