@@ -39,8 +39,6 @@ _HDR = struct.Struct(">L")
 _from_buffer = reactor.ffi.from_buffer
 _rx_send = reactor.lib.rx_send
 _ALL = reactor._ALL
-
-
 _rx_accept = reactor.lib.rx_accept
 _family_of = _socket.socket.family.__get__
 _type_of = _socket.socket.type.__get__

@@ -194,17 +194,12 @@ class Session(object):
             return -1
         try:
             if sock._fd < 0:
-                got = 0
-            elif timeout is False:      # the socket's own timeout: the lazy recv
-                got = yield sock._recv_lazy(_CHUNK, self.inc)
-            else:
-                data = yield sock._raw_recv(_TIMED_CHUNK, timeout=timeout)
-                if data:
-                    self.inc.write(data)
-                got = len(data)
+                return self._fed(0)
+            if timeout is False:        # the socket's own timeout: the lazy recv
+                return self._fed((yield sock._recv_lazy(_CHUNK, self.inc)))
+            return self._feed((yield sock._raw_recv(_TIMED_CHUNK, timeout=timeout)))
         finally:
             mu.release()
-        return self._fed(got)
 
     def _feed(self, data):
         """Raw bytes (``b''``: end of stream) into the engine; their count."""
