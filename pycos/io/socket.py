@@ -350,12 +350,10 @@ class AsyncSocket(FDIO):
             a = AsyncSocket._accepted(self, conn)
             a.setblocking(True)
             return a, addr
-        # the accepting loop of every server: _read's work, inlined
+        # the accepting loop of every server: _read's work, without its
+        # submit lambda and Loop.accept
         side = self._rd
-        sched = _by_thread.get(_get_ident())
-        task = sched._cur if sched is not None else None
-        if task is None or sched is not self._sched or side.task is not None:
-            sched, task = self._claim(side, "read")
+        sched, task = self._claim(side, "read")
         tok = next(sched._tokens)
         r = _rx_accept(self._loop._l, self._fd, tok)
         if r >= 0:
