@@ -441,21 +441,19 @@ class Scheduler(object):
         handlers = self._handlers
         for i in range(0, len(ev), 4):
             tok = ev[i]
-            kind = ev[i + 1]
-            if kind == _EV_TIMER:
+            # I/O first (most events): handler and timeout tokens come from
+            # one counter, so a token is in at most one of the two tables
+            fn = handlers.get(tok)
+            if fn is not None:
+                try:
+                    fn(ev[i + 1], ev[i + 2], ev[i + 3])
+                except Exception:
+                    logger.error("pycos: event handler %r failed\n%s", fn, traceback.format_exc())
+            elif ev[i + 1] == _EV_TIMER:
                 task = timeouts.pop(tok, None)
                 if task is not None:
                     task._tid = 0
                     self._fire_timeout(task)
-                    continue
-            elif kind == _EV_WAKEUP:
-                continue
-            fn = handlers.get(tok)
-            if fn is not None:
-                try:
-                    fn(kind, ev[i + 2], ev[i + 3])
-                except Exception:
-                    logger.error("pycos: event handler %r failed\n%s", fn, traceback.format_exc())
 
     # ---- the task stack -------------------------------------------------
 
