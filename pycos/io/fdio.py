@@ -38,7 +38,7 @@ from pycos.reactor import PENDING, READ, WRITE
 
 __all__ = ["FDIO", "WATCH", "LAZY"]
 
-#: the read-side kind of :meth:`FDIO._wait_readable` (subclasses use kinds > 0)
+#: the kind of :meth:`FDIO._wait_ready` (subclasses use kinds > 0)
 WATCH = -1
 #: the read-side kind of :meth:`FDIO._recv_lazy`
 LAZY = -2
@@ -329,10 +329,16 @@ class FDIO(object):
     def _wait_readable(self, timeout=False):
         """[y] Wait until the descriptor is readable (True), without reading;
         False if it is closed meanwhile."""
-        side = self._rd
-        sched, task = self._claim(side, "read")
+        return self._wait_ready(READ, timeout)
+
+    def _wait_ready(self, which, timeout=False):
+        """[y] Wait until the descriptor is ready on ``which`` (READ or
+        WRITE), without moving data: true then.  Closed meanwhile: False for
+        READ, ``OSError(EBADF)`` for WRITE."""
+        side = self._rd if which == READ else self._wr
+        sched, task = self._claim(side, "read" if which == READ else "write")
         tok = next(sched._tokens)
-        if self._loop.watch(self._fd, READ, tok) != PENDING:
+        if self._loop.watch(self._fd, which, tok) != PENDING:
             return True
         return self._wait(sched, task, side, tok, WATCH, None, None, timeout)
 

@@ -24,7 +24,7 @@ import struct
 from pycos import reactor
 from pycos.core.scheduler import RESUME, _by_thread, _get_ident
 from pycos.io.fdio import FDIO, _BYTES_IN_PLACE, _current, _head
-from pycos.reactor import PENDING
+from pycos.reactor import PENDING, READ, WRITE
 from pycos.io import tls as _tls
 
 __all__ = ["AsyncSocket", "MAX_MSG_SIZE"]
@@ -238,11 +238,32 @@ class AsyncSocket(FDIO):
         if self._blocking:
             return self._sock.recv(bufsize, *flags) if not self._tls else self._tls.sync_recv(
                 self._sock, bufsize)
+        if flags and flags[0]:
+            if self._tls_cfg is not None:
+                raise ValueError("recv() flags are not allowed on a TLS socket")
+            if self._ahead:
+                return (self._ahead[:bufsize] if flags[0] & socket.MSG_PEEK
+                        else self._take_ahead(bufsize))
+            return self._flagged(READ, b"", self._sock.recv, bufsize, *flags)
         if self._tls is not None:
             return self._tls_recv(bufsize)
         if self._ahead:
             return self._take_ahead(bufsize)
         return self._recv_lazy(bufsize)
+
+    def _flagged(self, which, closed, call, *args):
+        """[y] A call with flags the reactor does not take (``MSG_PEEK``,
+        ``MSG_OOB`` ...): the socket's own ``call(*args)`` once the socket is
+        ready on ``which`` (the socket is non-blocking: it never waits).
+        ``closed``: the value when the socket closes under a waiting read (a
+        waiting write gets ``OSError``, as the other writes do)."""
+        while True:
+            try:
+                return call(*args)
+            except (BlockingIOError, InterruptedError):
+                pass
+            if not (yield self._wait_ready(which)):
+                return closed
 
     def _take_ahead(self, n):
         data, self._ahead = self._ahead[:n], self._ahead[n:]
@@ -284,6 +305,10 @@ class AsyncSocket(FDIO):
         if self._blocking:
             return self._sock.send(data, *flags) if not self._tls else self._tls.sync_send(
                 self._sock, data)
+        if flags and flags[0]:
+            if self._tls_cfg is not None:
+                raise ValueError("send() flags are not allowed on a TLS socket")
+            return self._flagged(WRITE, None, self._sock.send, data, *flags)
         if self._tls is not None:
             return self._tls_send(data, all=False)
         fd = self._fd
@@ -324,6 +349,8 @@ class AsyncSocket(FDIO):
         """[y] A datagram: ``(data, address)``."""
         if self._blocking:
             return self._sock.recvfrom(bufsize, *flags)
+        if flags and flags[0]:
+            return self._flagged(READ, (b"", None), self._sock.recvfrom, bufsize, *flags)
         buf = self._buffer(bufsize)
         ab = self._addrbuf
         if ab is None:
@@ -337,6 +364,8 @@ class AsyncSocket(FDIO):
             return self._sock.sendto(data, *args)
         if not args or len(args) > 2:
             raise TypeError("sendto(data[, flags], address)")
+        if len(args) == 2 and args[0]:
+            return self._flagged(WRITE, None, self._sock.sendto, data, *args)
         addr = self._sockaddr(args[-1])
         fd = self._fd
         return self._write(_SENDTO, lambda loop, tok: loop.sendto(fd, data, addr, tok))

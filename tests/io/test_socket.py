@@ -1001,3 +1001,49 @@ def test_lazy_recv_into_a_sink(run):
     assert bio.read() == b"readylater"
     for s in (a, b, d):
         s.close()
+
+
+def test_flags_are_honoured_not_ignored(run):
+    """recv/recvfrom/send/sendto with flags the reactor does not take
+    (MSG_PEEK ...) use the socket's own call once it is ready: a peek leaves
+    the data for the next recv, also when it had to wait; a peek that the
+    socket's closing interrupts reads b''."""
+    a, b = socket.socketpair()
+    a = AsyncSocket(a)
+    u1 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u1.bind(("127.0.0.1", 0))
+    u2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u2.bind(("127.0.0.1", 0))
+    u1, u2 = AsyncSocket(u1), AsyncSocket(u2)
+    c, d = socket.socketpair()
+    c = AsyncSocket(c)
+
+    def peeker(sock, task=None):
+        return (yield sock.recv(100, socket.MSG_PEEK))
+
+    def go(task=None):
+        out = []
+        t = pycos.Task(peeker, a)
+        while a._rd.task is None:           # the peek waits for data
+            yield task.sleep(0.001)
+        n = yield a.send(b"hello", socket.MSG_DONTWAIT)
+        b.sendall(b"world")
+        out.append((yield t.finish()))
+        out.append((yield a.recv(100, socket.MSG_PEEK)))     # inline this time
+        out.append((yield a.recv(100)))                      # still there
+        out.append(n)
+        yield u1.sendto(b"dgram", socket.MSG_DONTWAIT, u2.getsockname())
+        out.append((yield u2.recvfrom(100, socket.MSG_PEEK))[0])
+        data, addr = yield u2.recvfrom(100)
+        out.append((data, addr == u1.getsockname()))
+        t = pycos.Task(peeker, c)
+        while c._rd.task is None:
+            yield task.sleep(0.001)
+        c.close()
+        out.append((yield t.finish()))
+        return out
+
+    assert run(go) == [b"world", b"world", b"world", 5, b"dgram", (b"dgram", True), b""]
+    assert b.recv(100) == b"hello"
+    for s in (a, b, u1, u2, d):
+        s.close()

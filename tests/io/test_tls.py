@@ -786,3 +786,15 @@ def test_tls_echo_server_with_openssl_s_client_many_lines(run, pki, sched):
     lsock.close()
     assert p.returncode == 0, p.stderr
     assert p.stdout == lines, p.stdout[-200:]
+
+
+def test_flags_are_refused_on_tls(pki):
+    """recv/send flags (MSG_PEEK ...) make no sense through TLS records: a
+    TLS socket refuses them with ValueError (as ssl.SSLSocket does), before
+    it is even connected, instead of ignoring them."""
+    sock = AsyncSocket(socket.socket(), certfile=pki["ca_pem"])
+    with pytest.raises(ValueError):
+        sock.recv(10, socket.MSG_PEEK)
+    with pytest.raises(ValueError):
+        sock.send(b"x", socket.MSG_OOB)
+    sock.close()
