@@ -153,7 +153,6 @@ _TERMINATE = object()
 _get_ident = threading.get_ident
 _by_thread = {}          # thread ident -> scheduler running there
 _EV_TIMER = reactor.EV_TIMER
-_EV_WAKEUP = reactor.EV_WAKEUP
 
 
 #: Task steps a threaded scheduler runs between two looks at I/O when tasks

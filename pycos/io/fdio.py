@@ -326,11 +326,6 @@ class FDIO(object):
             return
         sched._unpark(task, _unpack(buf, r))
 
-    def _wait_readable(self, timeout=False):
-        """[y] Wait until the descriptor is readable (True), without reading;
-        False if it is closed meanwhile."""
-        return self._wait_ready(READ, timeout)
-
     def _wait_ready(self, which, timeout=False):
         """[y] Wait until the descriptor is ready on ``which`` (READ or
         WRITE), without moving data: true then.  Closed meanwhile: False for

@@ -17,6 +17,7 @@ import os
 from types import GeneratorType
 
 from pycos.io.fdio import FDIO, _head
+from pycos.reactor import READ
 
 __all__ = ["AsyncFile", "AsyncPipe"]
 
@@ -306,7 +307,7 @@ def _wait_exit(proc):
     if fd >= 0:
         f = AsyncFile(fd)
         try:
-            yield f._wait_readable(None)
+            yield f._wait_ready(READ, None)
         finally:
             f.close()
         return proc.wait()

@@ -253,17 +253,26 @@ class AsyncSocket(FDIO):
 
     def _flagged(self, which, closed, call, *args):
         """[y] A call with flags the reactor does not take (``MSG_PEEK``,
-        ``MSG_OOB`` ...): the socket's own ``call(*args)`` once the socket is
-        ready on ``which`` (the socket is non-blocking: it never waits).
-        ``closed``: the value when the socket closes under a waiting read (a
-        waiting write gets ``OSError``, as the other writes do)."""
+        ``MSG_OOB`` ...): the socket's own ``call(*args)``, inline when it
+        completes at once (the socket is non-blocking: it never waits), else
+        again each time the socket is ready on ``which``.  ``closed``: the
+        value when the socket closes under a waiting read (a waiting write
+        gets ``OSError``, as the other writes do)."""
+        _current()          # in a task only, as every asynchronous call
+        try:
+            return call(*args)
+        except (BlockingIOError, InterruptedError):
+            return self._flagged_wait(which, closed, call, args)
+
+    def _flagged_wait(self, which, closed, call, args):
+        """[y] The waiting part of :meth:`_flagged`."""
         while True:
+            if not (yield self._wait_ready(which)):
+                return closed
             try:
                 return call(*args)
             except (BlockingIOError, InterruptedError):
                 pass
-            if not (yield self._wait_ready(which)):
-                return closed
 
     def _take_ahead(self, n):
         data, self._ahead = self._ahead[:n], self._ahead[n:]

@@ -1045,5 +1045,7 @@ def test_flags_are_honoured_not_ignored(run):
 
     assert run(go) == [b"world", b"world", b"world", 5, b"dgram", (b"dgram", True), b""]
     assert b.recv(100) == b"hello"
+    with pytest.raises(RuntimeError):       # outside a task, as every asynchronous call
+        a.recv(100, socket.MSG_PEEK)
     for s in (a, b, u1, u2, d):
         s.close()
