@@ -42,6 +42,10 @@ _ALL = reactor._ALL
 _rx_accept = reactor.lib.rx_accept
 _family_of = _socket.socket.family.__get__
 _type_of = _socket.socket.type.__get__
+# an accepted descriptor is non-blocking already (accept4): a socket.socket
+# made with this flag in its type starts with timeout 0 and skips the ioctl
+# (and the setblocking call) that would tell it so.  Not on every platform.
+_NONBLOCK_TYPE = getattr(socket, "SOCK_NONBLOCK", 0)
 
 
 def _is_numeric(family, host):
@@ -188,10 +192,11 @@ class AsyncSocket(FDIO):
         s = self._sock
         # the plain ints: socket.socket's family/type properties convert
         # them to enums first (1 µs of every accept)
-        conn = socket.socket(_family_of(s), _type_of(s), s.proto, fd)
-        # the descriptor is non-blocking already (accept4); make the socket
-        # object agree, or a direct conn.recv() could spin on some Pythons
-        conn.setblocking(False)
+        conn = socket.socket(_family_of(s), _type_of(s) | _NONBLOCK_TYPE, s.proto, fd)
+        if not _NONBLOCK_TYPE:
+            # make the socket object agree with its non-blocking descriptor,
+            # or a direct conn.recv() could spin on some Pythons
+            conn.setblocking(False)
         try:
             addr = conn.getpeername()
         except OSError:

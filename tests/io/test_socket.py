@@ -56,6 +56,7 @@ def test_tcp_every_stream_operation(run, family):
         conn, addr = yield lsock.accept()
         with conn:
             assert conn.family == family
+            assert conn.type == socket.SOCK_STREAM      # no SOCK_NONBLOCK bit shows
             assert conn.gettimeout() is None and conn._sock.gettimeout() == 0.0  # non-blocking
             hello = yield conn.recvall(5)
             n = yield conn.send(b"<" + hello + b">")
