@@ -40,7 +40,16 @@ import time
 
 from pycos.core.scheduler import RESUME
 from pycos.core.waitqueue import WaitQueue, current_task
-from pycos.io.fdio import _current
+from pycos.io.fdio import _SCRATCH_MAX, _current, _ffi, _scratch
+
+try:
+    # PyPy's ssl module is Python over cffi bindings of OpenSSL: on PyPy
+    # the engine's buffers are read through them (see Session._plain)
+    from _pypy_openssl import lib as _ossl
+except ImportError:
+    _ossl = None
+_buffer = _ffi.buffer
+_unpack = _ffi.unpack
 
 __all__ = ["Config", "Session", "HANDSHAKE_TIMEOUT"]
 
@@ -173,7 +182,7 @@ class Session(object):
             while self._rest or self.out.pending:
                 if sock._fd < 0:
                     raise OSError(errno.EBADF, "TLS socket closed while writing")
-                data = self._rest or self.out.read()
+                data = self._rest or self._cipher(_current()[0])
                 self._rest = b""
                 r = yield sock._raw_sendall(data, timeout=timeout)
                 if r is not None:      # partial: the timeout passed
@@ -274,11 +283,13 @@ class Session(object):
                                "(one read and one write at a time)" % what)
         setattr(self, who, task)
 
-    def _read(self, n):
+    def _read(self, sched, n):
         """Up to ``n`` bytes of plaintext from the engine: one record, and
         the next ones while whole records may be waiting in the incoming BIO
         (one record holds at most 16 KiB: a big recv gets all of them at
         once).  Raises like ``SSLObject.read`` when there is nothing."""
+        if _ossl is not None and 0 < n <= _SCRATCH_MAX:
+            return self._plain(sched, n)
         data = self.obj.read(n)
         got = len(data)
         if got >= n or not self.inc.pending:
@@ -293,15 +304,55 @@ class Session(object):
             got += len(more)
         return b"".join(parts)
 
+    def _plain(self, sched, n):
+        """:meth:`_read` on PyPy: the records are decrypted into the
+        scheduler's scratch buffer and copied out once.  There
+        ``SSLObject.read(n)`` mallocs ``n`` bytes and copies each record
+        out of them, then the records are joined: 15 % more CPU per 64 KiB
+        message.  (On CPython, where ``read(n)`` decrypts into the bytes
+        object it returns, this way costs 4 % more per 100-byte message.)"""
+        buf = sched._scratch.get(n)
+        if buf is None:
+            buf = _scratch(sched, n)
+        read = self.obj.read
+        got = read(n, _buffer(buf, n))
+        while got < n and self.inc.pending:
+            try:
+                more = read(n - got, _buffer(buf + got, n - got))
+            except ssl.SSLError:    # no whole record yet, or the end: next call
+                break
+            if not more:
+                break
+            got += more
+        return _unpack(buf, got)
+
+    def _cipher(self, sched):
+        """The bytes the engine has queued for the peer (the outgoing BIO,
+        emptied).  On PyPy they are read through the scheduler's scratch
+        buffer: PyPy's ``MemoryBIO.read`` takes a zero-filled buffer from
+        ``ffi.new`` on every call, and PyPy counts each one as memory
+        pressure; at 64 KiB a message its major collections ran about
+        twice as often (and the server used 20 % more CPU)."""
+        if _ossl is None:
+            return self.out.read()
+        buf = sched._scratch.get(_CHUNK)
+        if buf is None:
+            buf = _scratch(sched, _CHUNK)
+        n = _ossl.BIO_read(self.out.bio, buf, _CHUNK)
+        data = _unpack(buf, n) if n > 0 else b""
+        if self.out.pending:        # more than _CHUNK queued: rare
+            data += self.out.read()
+        return data
+
     def recv(self, sock, n):
         """[y] Up to ``n`` bytes of plaintext; ``b''`` at end of stream.
         Plaintext the engine already has is returned inline."""
         if self.shaken and self._reader is None and not self._rest and not self.out.pending:
-            _current()
+            sched = _current()[0]
             if not self._may_read():
                 return self._recv_wait(sock, n)
             try:
-                return self._read(n)
+                return self._read(sched, n)
             except ssl.SSLWantReadError:
                 return self._recv_wait(sock, n)
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -327,7 +378,7 @@ class Session(object):
             while True:
                 if self._may_read():
                     try:
-                        return self._read(n)
+                        return self._read(_current()[0], n)
                     except ssl.SSLWantReadError:
                         pass
                     except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -360,14 +411,14 @@ class Session(object):
         if (self.shaken and self._writer is None and not self._send_mu.held and not self._rest
                 and not self.out.pending and type(data) is bytes
                 and 0 < len(data) <= _WRITE_CHUNK):
-            _current()
+            sched = _current()[0]
             if sock._fd < 0:
                 raise OSError(errno.EBADF, "TLS socket closed while writing")
             try:
                 n = self.obj.write(data)
             except ssl.SSLWantReadError:
                 return self._send_wait(sock, data, all)
-            rec = self.out.read()
+            rec = self._cipher(sched)
             try:
                 k = sock._sock.send(rec, _NOSIGNAL)
             except (BlockingIOError, InterruptedError):
