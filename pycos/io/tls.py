@@ -44,7 +44,8 @@ from pycos.io.fdio import _SCRATCH_MAX, _current, _ffi, _scratch
 
 try:
     # PyPy's ssl module is Python over cffi bindings of OpenSSL: on PyPy
-    # the engine's buffers are read through them (see Session._plain)
+    # the outgoing BIO is read through them (Session._cipher), and the
+    # plaintext through the scratch buffer (Session._plain)
     from _pypy_openssl import lib as _ossl
 except ImportError:
     _ossl = None
@@ -311,9 +312,7 @@ class Session(object):
         out of them, then the records are joined: 15 % more CPU per 64 KiB
         message.  (On CPython, where ``read(n)`` decrypts into the bytes
         object it returns, this way costs 4 % more per 100-byte message.)"""
-        buf = sched._scratch.get(n)
-        if buf is None:
-            buf = _scratch(sched, n)
+        buf = _scratch(sched, n)
         read = self.obj.read
         got = read(n, _buffer(buf, n))
         while got < n and self.inc.pending:
@@ -335,9 +334,7 @@ class Session(object):
         twice as often (and the server used 20 % more CPU)."""
         if _ossl is None:
             return self.out.read()
-        buf = sched._scratch.get(_CHUNK)
-        if buf is None:
-            buf = _scratch(sched, _CHUNK)
+        buf = _scratch(sched, _CHUNK)
         n = _ossl.BIO_read(self.out.bio, buf, _CHUNK)
         data = _unpack(buf, n) if n > 0 else b""
         if self.out.pending:        # more than _CHUNK queued: rare
