@@ -183,7 +183,7 @@ class Session(object):
             while self._rest or self.out.pending:
                 if sock._fd < 0:
                     raise OSError(errno.EBADF, "TLS socket closed while writing")
-                data = self._rest or self._cipher(_current()[0])
+                data = self._rest or self._cipher()
                 self._rest = b""
                 r = yield sock._raw_sendall(data, timeout=timeout)
                 if r is not None:      # partial: the timeout passed
@@ -284,13 +284,13 @@ class Session(object):
                                "(one read and one write at a time)" % what)
         setattr(self, who, task)
 
-    def _read(self, sched, n):
+    def _read(self, n):
         """Up to ``n`` bytes of plaintext from the engine: one record, and
         the next ones while whole records may be waiting in the incoming BIO
         (one record holds at most 16 KiB: a big recv gets all of them at
         once).  Raises like ``SSLObject.read`` when there is nothing."""
         if _ossl is not None and 0 < n <= _SCRATCH_MAX:
-            return self._plain(sched, n)
+            return self._plain(n)
         data = self.obj.read(n)
         got = len(data)
         if got >= n or not self.inc.pending:
@@ -305,14 +305,14 @@ class Session(object):
             got += len(more)
         return b"".join(parts)
 
-    def _plain(self, sched, n):
+    def _plain(self, n):
         """:meth:`_read` on PyPy: the records are decrypted into the
         scheduler's scratch buffer and copied out once.  There
         ``SSLObject.read(n)`` mallocs ``n`` bytes and copies each record
         out of them, then the records are joined: 15 % more CPU per 64 KiB
         message.  (On CPython, where ``read(n)`` decrypts into the bytes
         object it returns, this way costs 4 % more per 100-byte message.)"""
-        buf = _scratch(sched, n)
+        buf = _scratch(_current()[0], n)
         read = self.obj.read
         got = read(n, _buffer(buf, n))
         while got < n and self.inc.pending:
@@ -325,7 +325,7 @@ class Session(object):
             got += more
         return _unpack(buf, got)
 
-    def _cipher(self, sched):
+    def _cipher(self):
         """The bytes the engine has queued for the peer (the outgoing BIO,
         emptied).  On PyPy they are read through the scheduler's scratch
         buffer: PyPy's ``MemoryBIO.read`` takes a zero-filled buffer from
@@ -334,7 +334,7 @@ class Session(object):
         twice as often (and the server used 20 % more CPU)."""
         if _ossl is None:
             return self.out.read()
-        buf = _scratch(sched, _CHUNK)
+        buf = _scratch(_current()[0], _CHUNK)
         n = _ossl.BIO_read(self.out.bio, buf, _CHUNK)
         data = _unpack(buf, n) if n > 0 else b""
         if self.out.pending:        # more than _CHUNK queued: rare
@@ -345,11 +345,11 @@ class Session(object):
         """[y] Up to ``n`` bytes of plaintext; ``b''`` at end of stream.
         Plaintext the engine already has is returned inline."""
         if self.shaken and self._reader is None and not self._rest and not self.out.pending:
-            sched = _current()[0]
+            _current()
             if not self._may_read():
                 return self._recv_wait(sock, n)
             try:
-                return self._read(sched, n)
+                return self._read(n)
             except ssl.SSLWantReadError:
                 return self._recv_wait(sock, n)
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -375,7 +375,7 @@ class Session(object):
             while True:
                 if self._may_read():
                     try:
-                        return self._read(_current()[0], n)
+                        return self._read(n)
                     except ssl.SSLWantReadError:
                         pass
                     except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -408,14 +408,14 @@ class Session(object):
         if (self.shaken and self._writer is None and not self._send_mu.held and not self._rest
                 and not self.out.pending and type(data) is bytes
                 and 0 < len(data) <= _WRITE_CHUNK):
-            sched = _current()[0]
+            _current()
             if sock._fd < 0:
                 raise OSError(errno.EBADF, "TLS socket closed while writing")
             try:
                 n = self.obj.write(data)
             except ssl.SSLWantReadError:
                 return self._send_wait(sock, data, all)
-            rec = self._cipher(sched)
+            rec = self._cipher()
             try:
                 k = sock._sock.send(rec, _NOSIGNAL)
             except (BlockingIOError, InterruptedError):
