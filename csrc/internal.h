@@ -44,7 +44,7 @@ typedef struct rx_op {
     uint32_t *addrlenp; /* recvfrom: capacity in, length out */
     uint32_t addrlen;   /* sendto: destination length */
     uint8_t kind;       /* OP_* */
-    uint8_t flags;      /* RX_ALL */
+    uint8_t flags;      /* RX_ALL, RX_LAZY, RX_ARENA */
     uint8_t sides;      /* OP_WATCH: the sides asked for */
 } rx_op;
 
@@ -115,6 +115,12 @@ struct rx_loop {
     /* wakeup: eventfd (or a pipe); wake_pending coalesces writes */
     int wake_rfd, wake_wfd;
     atomic_int wake_pending;
+
+    /* read arena (rx_arena): RX_ARENA recvs read into it at readiness.
+     * arena_live counts its RX_EV_DATA events still queued; the arena is
+     * emptied when a poll starts with none. */
+    char *arena;
+    size_t arena_size, arena_used, arena_live;
 
     int64_t polls;
     int64_t syscalls;

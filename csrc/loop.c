@@ -200,6 +200,7 @@ void rx_loop_close(rx_loop *loop)
     rx__timers_free(loop);
     free(loop->fds);
     free(loop->q);
+    free(loop->arena);
     free(loop);
 }
 
@@ -283,6 +284,8 @@ int rx_poll(rx_loop *loop, int64_t timeout_ns, rx_event *events, int max)
 {
     if (!events || max <= 0) return -EINVAL;
     loop->polls++;
+    /* the caller has taken the bytes of every RX_EV_DATA event handed out */
+    if (!loop->arena_live) loop->arena_used = 0;
     /* Readiness that completes nothing (an edge with no operation waiting)
      * must not end the wait early: keep waiting until something is queued
      * or the caller's timeout has passed. */
@@ -305,6 +308,10 @@ int rx_poll(rx_loop *loop, int64_t timeout_ns, rx_event *events, int max)
     size_t n = avail < (size_t)max ? avail : (size_t)max;
     if (n == 0) return 0;   /* loop->q may still be NULL: no memcpy from it */
     memcpy(events, loop->q + loop->q_head, n * sizeof *events);
+    if (loop->arena_live) {
+        for (size_t i = 0; i < n; i++)
+            if (events[i].kind == RX_EV_DATA) loop->arena_live--;
+    }
     loop->q_head += n;
     if (loop->q_head == loop->q_tail) loop->q_head = loop->q_tail = 0;
     return (int)n;
@@ -614,11 +621,12 @@ static int64_t submit(rx_loop *loop, int fd, rx_fd *st, int side)
         }
     }
     if (op->kind == OP_RECV && (op->flags & RX_LAZY)) {
-        /* wait as a read watch; the buffer is the caller's again */
+        /* wait as a read watch; the buffer is the caller's again (an
+         * RX_ARENA recv keeps its length: it reads that much at readiness) */
         op->kind = OP_WATCH;
         op->sides = RX_READ;
         op->buf = NULL;
-        op->len = 0;
+        if (!(op->flags & RX_ARENA)) op->len = 0;
     }
     int rc = update_interest(loop, fd, st);
     if (rc < 0) {
@@ -637,10 +645,38 @@ static void finish_op(rx_loop *loop, rx_op *op, int64_t kind, int64_t aux, int64
     rx__push(loop, token, kind, aux, result);
 }
 
+/* A waiting RX_ARENA recv whose descriptor is readable: read into the
+ * arena if it has room for the whole length.  Returns 0 when it has not (the
+ * caller reports readiness instead), else 1: the recv completed (RX_EV_DATA,
+ * or RX_EV_DONE with an error) or waits on (readiness without data). */
+static int arena_read(rx_loop *loop, int fd, rx_fd *st, rx_op *op)
+{
+    if (!loop->arena || loop->arena_size - loop->arena_used < op->len) return 0;
+    size_t off = loop->arena_used;
+    op->kind = OP_RECV;
+    op->buf = loop->arena + off;
+    op->done = 0;
+    int64_t r = perform_read(loop, fd, st, op);
+    if (r == AGAIN) {
+        op->kind = OP_WATCH;
+        op->buf = NULL;
+        return 1;
+    }
+    if (r < 0) {
+        finish_op(loop, op, RX_EV_DONE, 0, r);
+        return 1;
+    }
+    loop->arena_used += (size_t)r;
+    loop->arena_live++;
+    finish_op(loop, op, RX_EV_DATA, (int64_t)off, r);
+    return 1;
+}
+
 static void run_side(rx_loop *loop, int fd, rx_fd *st, int side, int ready)
 {
     rx_op *op = side == RX_READ ? &st->rd : &st->wr;
     if (op->kind == OP_NONE || !(ready & side)) return;
+    if (op->kind == OP_WATCH && (op->flags & RX_ARENA) && arena_read(loop, fd, st, op)) return;
     if (op->kind == OP_WATCH) {
         int got = ready & op->sides;
         /* a watch on both sides sits in both slots; it fires once */
@@ -684,11 +720,12 @@ void rx__ready(rx_loop *loop, int fd, int sides)
 int64_t rx_recv(rx_loop *loop, int fd, void *buf, size_t len, int flags, int64_t token)
 {
     if ((flags & RX_ALL) && (flags & RX_LAZY)) return -EINVAL;
+    if ((flags & RX_ARENA) && !(flags & RX_LAZY)) return -EINVAL;
     BEGIN(rd);
     op->kind = OP_RECV;
     op->buf = buf;
     op->len = len;
-    op->flags = (uint8_t)(flags & (RX_ALL | RX_LAZY));
+    op->flags = (uint8_t)(flags & (RX_ALL | RX_LAZY | RX_ARENA));
     return submit(loop, fd, st, RX_READ);
 }
 
@@ -824,6 +861,21 @@ int rx_take_error(rx_loop *loop, int fd)
     int e = loop->fds[fd].rd_err;
     loop->fds[fd].rd_err = 0;
     return e;
+}
+
+/* 256 KiB: the bytes one busy poll brings in, small messages of thousands
+ * of connections or four reads of 64 KiB (a read needs room for all it asks) */
+#define ARENA_SIZE (256 * 1024)
+
+void *rx_arena(rx_loop *loop, size_t *size)
+{
+    if (!loop->arena) {
+        loop->arena = malloc(ARENA_SIZE);
+        if (!loop->arena) return NULL;
+        loop->arena_size = ARENA_SIZE;
+    }
+    if (size) *size = loop->arena_size;
+    return loop->arena;
 }
 
 int rx_drained(rx_loop *loop, int fd, int sides)

@@ -51,6 +51,9 @@ typedef struct rx_event {
 #define RX_EV_TIMER  2   /* a timer reached its deadline */
 #define RX_EV_READY  3   /* a one-shot watch fired; aux holds RX_READ/RX_WRITE */
 #define RX_EV_WAKEUP 4   /* rx_wakeup() was called since the last poll */
+#define RX_EV_DATA   5   /* an RX_ARENA recv read into the loop's arena:
+                            aux = offset of the bytes in it, result = count
+                            (0: end of stream) */
 
 /* Sides of a descriptor, for watches and cancels. */
 #define RX_READ  1
@@ -64,6 +67,11 @@ typedef struct rx_event {
                             (aux RX_READ) and the caller calls rx_recv again.
                             An idle connection then pins no buffer memory.
                             Not with RX_ALL (-EINVAL). */
+#define RX_ARENA 4       /* recv, with RX_LAZY: when the descriptor becomes
+                            ready, read into the loop's arena (rx_arena) if it
+                            has room for len bytes, and report RX_EV_DATA;
+                            without room (or without an arena), RX_EV_READY
+                            as for RX_LAZY alone.  Errors are RX_EV_DONE. */
 
 /* Returned by an operation that will complete later as an event. */
 #define RX_PENDING (-1000000)
@@ -198,6 +206,14 @@ int rx_forget(rx_loop *loop, int fd);
  * has not seen), -EBADF for fd < 0, -EINVAL for sides outside
  * RX_READ | RX_WRITE. */
 int rx_drained(rx_loop *loop, int fd, int sides);
+
+/* The loop's read arena, made on the first call (NULL if out of memory);
+ * *size gets its length.  RX_ARENA recvs read into it when their
+ * descriptor becomes ready, so the caller gets the bytes with the event
+ * instead of calling rx_recv again.  The bytes of an RX_EV_DATA event stay
+ * valid until the next rx_poll call after the one that returned it: take
+ * them before polling again. */
+void *rx_arena(rx_loop *loop, size_t *size);
 
 /* ---- introspection ------------------------------------------------------- */
 

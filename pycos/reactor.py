@@ -32,7 +32,7 @@ from pycos._reactor import ffi, lib
 
 __all__ = [
     "Loop", "Event", "AddrBuffer", "PENDING", "NEVER", "EV_DONE", "EV_TIMER", "EV_READY",
-    "EV_WAKEUP", "READ", "WRITE", "backends", "error", "sockaddr", "parse_sockaddr",
+    "EV_WAKEUP", "EV_DATA", "READ", "WRITE", "backends", "error", "sockaddr", "parse_sockaddr",
 ]
 
 PENDING = lib.RX_PENDING
@@ -41,13 +41,16 @@ EV_DONE = lib.RX_EV_DONE
 EV_TIMER = lib.RX_EV_TIMER
 EV_READY = lib.RX_EV_READY
 EV_WAKEUP = lib.RX_EV_WAKEUP
+EV_DATA = lib.RX_EV_DATA
 READ = lib.RX_READ
 WRITE = lib.RX_WRITE
 _ALL = lib.RX_ALL
 _LAZY = lib.RX_LAZY
+_ARENA = lib.RX_ARENA
 
 #: One reported event: the caller's token, its kind (EV_*), aux (ready sides
-#: for EV_READY, bytes moved before a cancel for EV_DONE) and the result.
+#: for EV_READY, bytes moved before a cancel for EV_DONE, the bytes' offset in
+#: the arena for EV_DATA) and the result.
 Event = collections.namedtuple("Event", "token kind aux result")
 
 _BATCH = 1024          # events fetched by one poll
@@ -187,6 +190,7 @@ class Loop(object):
         self._evs = ffi.new("rx_event[]", _BATCH)
         self._flat = memoryview(ffi.buffer(self._evs)).cast("q")
         self._held = {}
+        self._arena = None
         self._stats = ffi.new("rx_stats *")
         self.backend = ffi.string(lib.rx_loop_backend(self._l)).decode()
         if manual_clock:
@@ -200,6 +204,7 @@ class Loop(object):
             return
         ffi.release(self._l)
         self._held.clear()
+        self._arena = None
         self._flat.release()
         self.__class__ = _ClosedLoop
 
@@ -284,6 +289,19 @@ class Loop(object):
                     held.pop(flat[i], None)
         return flat
 
+    def arena(self):
+        """The loop's read arena as a cffi buffer (made on the first call):
+        the bytes of an EV_DATA event are ``arena()[aux:aux + result]``,
+        valid until the next poll."""
+        buf = self._arena
+        if buf is None:
+            size = ffi.new("size_t *")
+            p = lib.rx_arena(self._l, size)
+            if p == ffi.NULL:
+                raise MemoryError("reactor read arena")
+            buf = self._arena = ffi.buffer(p, size[0])
+        return buf
+
     def poll(self, timeout=None):
         """Wait up to ``timeout`` seconds (None: no limit, 0: only what is
         ready) and return a list of :class:`Event`."""
@@ -304,17 +322,21 @@ class Loop(object):
             raise error(rc)
         return rc
 
-    def recv(self, fd, buf, token, all=False, lazy=False):
+    def recv(self, fd, buf, token, all=False, lazy=False, arena=False):
         """Read into the writable buffer ``buf`` (up to its length; all of it
         with ``all=True``, fewer bytes only at end of stream).  Returns the
         byte count inline, or PENDING.  ``lazy=True`` (not with ``all``): a
         recv that must wait does not keep ``buf``; it completes as an
-        EV_READY event and the caller calls ``recv`` again."""
+        EV_READY event and the caller calls ``recv`` again.  ``arena=True``
+        too: when the descriptor becomes ready the loop reads up to
+        ``len(buf)`` bytes into its :meth:`arena` and reports EV_DATA
+        (``aux`` the offset there, ``result`` the count; EV_READY when the
+        arena has no room for that many)."""
         c = ffi.from_buffer(buf, require_writable=True)
         if lazy:
             if all:
                 raise ValueError("recv: lazy and all exclude each other")
-            rc = lib.rx_recv(self._l, fd, c, len(c), _LAZY, token)
+            rc = lib.rx_recv(self._l, fd, c, len(c), _LAZY | _ARENA if arena else _LAZY, token)
             if rc < 0 and rc != PENDING:
                 raise error(rc)
             return rc

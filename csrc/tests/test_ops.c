@@ -604,6 +604,120 @@ static void reset_close(int fd)
     ct_close(fd);
 }
 
+/* RX_ARENA: a lazy recv that waits reads into the loop's arena when its
+ * descriptor becomes ready, and the event carries the bytes' place there;
+ * without room for its length it reports readiness like RX_LAZY alone. */
+TEST(recv_arena)
+{
+    rx_loop *loop = ct_loop(backend);
+    int sv[2][2];
+    ct_socketpair(sv[0]);
+    ct_socketpair(sv[1]);
+    char buf[16];
+    rx_event ev, evs[2];
+
+    CHECK_EQ(rx_recv(loop, sv[0][0], buf, 8, RX_ARENA, 1), -EINVAL);   /* not without LAZY */
+    /* before rx_arena is called there is no arena: readiness, as RX_LAZY */
+    CHECK_EQ(rx_recv(loop, sv[0][0], buf, 8, RX_LAZY | RX_ARENA, 2), RX_PENDING);
+    ct_write_all(sv[0][1], "ab", 2);
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 2, RX_EV_READY, RX_READ, 0);
+    CHECK_EQ(rx_recv(loop, sv[0][0], buf, 8, RX_LAZY, 3), 2);
+
+    size_t size = 0;
+    char *arena = rx_arena(loop, &size);
+    CHECK(arena != NULL);
+    CHECK(size >= 4096);
+    CHECK(rx_arena(loop, NULL) == arena);               /* one per loop */
+
+    /* two connections in one poll: both read, one after the other */
+    CHECK_EQ(rx_recv(loop, sv[0][0], buf, 8, RX_LAZY | RX_ARENA, 10), RX_PENDING);
+    CHECK_EQ(rx_recv(loop, sv[1][0], buf, 8, RX_LAZY | RX_ARENA, 11), RX_PENDING);
+    ct_write_all(sv[0][1], "hello", 5);
+    ct_write_all(sv[1][1], "world!", 6);
+    CHECK_EQ(ct_poll1(sv[0][0], POLLIN, 5000) & POLLIN, POLLIN);
+    CHECK_EQ(ct_poll1(sv[1][0], POLLIN, 5000) & POLLIN, POLLIN);
+    ct_collect(loop, evs, 2);
+    CHECK_EQ(evs[0].kind, RX_EV_DATA);
+    CHECK_EQ(evs[1].kind, RX_EV_DATA);
+    for (int i = 0; i < 2; i++) {
+        const rx_event *e = evs[0].token == 10 + i ? &evs[0] : &evs[1];
+        const char *want = i == 0 ? "hello" : "world!";
+        CHECK_EQ(e->token, 10 + i);
+        CHECK_EQ(e->result, (int64_t)strlen(want));
+        CHECK(e->aux >= 0 && (size_t)e->aux + (size_t)e->result <= size);
+        CHECK(memcmp(arena + e->aux, want, strlen(want)) == 0);
+    }
+    /* side by side, not overlapping */
+    CHECK(evs[0].aux + evs[0].result <= evs[1].aux || evs[1].aux + evs[1].result <= evs[0].aux);
+    CHECK_EQ(ct_stats(loop).pending_ops, 0);
+
+    /* a poll empties the arena once its events are handed out; the
+     * caller's buffer is not touched */
+    memset(buf, 'x', sizeof buf);
+    CHECK_EQ(rx_recv(loop, sv[0][0], buf, 8, RX_LAZY | RX_ARENA, 12), RX_PENDING);
+    ct_write_all(sv[0][1], "again", 5);
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 12, RX_EV_DATA, 0, 5);
+    CHECK(memcmp(arena, "again", 5) == 0);
+    for (size_t i = 0; i < sizeof buf; i++) CHECK_EQ(buf[i], 'x');
+
+    /* events still queued keep their bytes: polled one at a time */
+    CHECK_EQ(rx_recv(loop, sv[0][0], buf, 8, RX_LAZY | RX_ARENA, 13), RX_PENDING);
+    CHECK_EQ(rx_recv(loop, sv[1][0], buf, 8, RX_LAZY | RX_ARENA, 14), RX_PENDING);
+    ct_write_all(sv[0][1], "first", 5);
+    ct_write_all(sv[1][1], "second", 6);
+    CHECK_EQ(ct_poll1(sv[0][0], POLLIN, 5000) & POLLIN, POLLIN);
+    CHECK_EQ(ct_poll1(sv[1][0], POLLIN, 5000) & POLLIN, POLLIN);
+    int got = 0;
+    int64_t end = ct_mono() + 5000000000LL;
+    while (got < 2 && ct_mono() < end) {
+        int n = rx_poll(loop, 10000000, &ev, 1);
+        CHECK(n >= 0);
+        if (n == 0) continue;
+        CHECK_EQ(ev.kind, RX_EV_DATA);
+        const char *want = ev.token == 13 ? "first" : "second";
+        CHECK_EQ(ev.result, (int64_t)strlen(want));
+        CHECK(memcmp(arena + ev.aux, want, strlen(want)) == 0);
+        got++;
+    }
+    CHECK_EQ(got, 2);
+
+    /* a length the arena has no room for: readiness instead */
+    char big[16];
+    CHECK_EQ(rx_recv(loop, sv[0][0], big, size + 1, RX_LAZY | RX_ARENA, 15), RX_PENDING);
+    ct_write_all(sv[0][1], "z", 1);
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 15, RX_EV_READY, RX_READ, 0);
+    CHECK_EQ(rx_recv(loop, sv[0][0], buf, sizeof buf, RX_LAZY, 16), 1);
+
+    /* cancelled like any operation; end of stream is a DATA event of 0 */
+    CHECK_EQ(rx_recv(loop, sv[0][0], buf, 8, RX_LAZY | RX_ARENA, 17), RX_PENDING);
+    CHECK_EQ(rx_cancel(loop, sv[0][0], RX_READ), 1);
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 17, RX_EV_DONE, 0, -ECANCELED);
+    CHECK_EQ(rx_recv(loop, sv[0][0], buf, 8, RX_LAZY | RX_ARENA, 18), RX_PENDING);
+    ct_close(sv[0][1]);
+    ct_wait_event(loop, &ev);
+    CHECK_EQ(ev.token, 18);
+    CHECK_EQ(ev.kind, RX_EV_DATA);
+    CHECK_EQ(ev.result, 0);
+    forget_close(loop, sv[0][0]);
+    forget_close(loop, sv[1][0]);
+    ct_close(sv[1][1]);
+    /* an error is a DONE event */
+    int tp[2];
+    CHECK_EQ(ct_tcp_pair(AF_INET, tp), 0);
+    CHECK_EQ(rx_recv(loop, tp[0], buf, 8, RX_LAZY | RX_ARENA, 19), RX_PENDING);
+    reset_close(tp[1]);
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 19, RX_EV_DONE, 0, -ECONNRESET);
+    CHECK_EQ(ct_stats(loop).pending_ops, 0);
+    ct_expect_none(loop);
+    forget_close(loop, tp[0]);
+    rx_loop_close(loop);
+}
+
 TEST(recv_connection_reset)
 {
     rx_loop *loop = ct_loop(backend);

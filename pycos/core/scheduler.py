@@ -207,6 +207,7 @@ class Scheduler(object):
         self.loop = reactor.Loop(backend=backend, manual_clock=bool(virtual_time))
         self._virtual = bool(virtual_time)
         self._scratch = {}      # size -> bytearray for inline reads (pycos.io)
+        self._arena = self.loop.arena()     # where lazy recvs get their bytes (pycos.io)
         self._embedded = bool(embedded)
         self._name = name or ""
         self._location = None

@@ -63,6 +63,8 @@ _ffi = reactor.ffi
 _unpack = _ffi.unpack
 _rx_recv = reactor.lib.rx_recv
 _LAZY = reactor._LAZY
+_LAZY_ARENA = reactor._LAZY | reactor._ARENA
+_EV_DATA = reactor.EV_DATA
 _error = reactor.error
 _rx_drained = reactor.lib.rx_drained
 _os_read = os.read
@@ -235,7 +237,11 @@ class FDIO(object):
         if buf is None:
             buf = _scratch(sched, n)
         tok = next(sched._tokens)
-        r = _rx_recv(self._loop._l, self._fd, buf, n, _LAZY, tok)
+        # a wait without a sink ends with the bytes in the reactor's arena
+        # (no second call into C), unless _on_lazy is to read a big message
+        # straight into its bytes object
+        r = _rx_recv(self._loop._l, self._fd, buf, n,
+                     _LAZY if sink is not None or self._big else _LAZY_ARENA, tok)
         if r >= 0:
             if sink is None:
                 return _unpack(buf, r)
@@ -259,13 +265,28 @@ class FDIO(object):
         return sched._park(task, self._timeout, None, self._cancel_read)
 
     def _on_lazy(self, kind, aux, result):
-        """The descriptor of a parked lazy recv is readable: read now."""
+        """The descriptor of a parked lazy recv was readable: the reactor
+        read the bytes into its arena (EV_DATA), or the handler reads now
+        (EV_READY)."""
         side = self._rd
         task = side.task
         sched = self._sched
         handlers = sched._handlers
         handlers.pop(side.tok, None)
         if task is None:
+            return
+        if kind == _EV_DATA:
+            side.task = None
+            if result >= _BIG:
+                self._big = _DIRECT_READS
+            if task._state == PARKED and not task._tid:     # Pycos._unpark, inlined
+                task._cancel = None
+                task._alarm = None
+                task._value = sched._arena[aux:aux + result]
+                task._state = READY
+                sched._ready.append(task)
+                return
+            sched._unpark(task, sched._arena[aux:aux + result])
             return
         if result < 0:
             side.task = None
@@ -395,11 +416,27 @@ class FDIO(object):
 
     def _withdraw(self, side, which):
         """Cancel the pending operation of ``side``; return bytes it moved."""
-        done = self._loop.pending_done(self._fd, which) or 0
+        done = self._loop.pending_done(self._fd, which)
         self._loop.cancel(self._fd, which)
-        self._sched._handlers.pop(side.tok, None)
+        if done is None and side.kind == LAZY and side.buf is None:
+            # nothing pending: the reactor has finished the read, and its
+            # event is still on the way (queued, or later in the batch being
+            # dispatched: a timeout queued before it).  Its bytes are taken
+            # off the socket: keep them for the next read.
+            tok = side.tok
+            self._sched._handlers[tok] = lambda kind, aux, result: self._on_late(
+                tok, kind, aux, result)
+        else:
+            self._sched._handlers.pop(side.tok, None)
         side.task = None
-        return done
+        return done or 0
+
+    def _on_late(self, tok, kind, aux, result):
+        """The event of a lazy recv withdrawn after the reactor had read
+        (only AsyncSocket reads lazily; its reads take ``_ahead`` first)."""
+        self._sched._handlers.pop(tok, None)
+        if kind == _EV_DATA and result > 0:
+            self._ahead += self._sched._arena[aux:aux + result]
 
     def _cancel_read(self, task, reason):
         side = self._rd

@@ -7,6 +7,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 import pytest
 
@@ -886,6 +887,93 @@ def test_big_messages_are_read_directly(run, monkeypatch):
         for _ in chunks:
             go.release()
         th.join(10)
+        sock.close()
+        b.close()
+
+
+def test_waiting_recv_gets_its_bytes_with_the_event(run, monkeypatch):
+    """A recv that had to wait gets its bytes from the reactor's arena, read
+    when the descriptor became ready: no second call into the reactor, and
+    every reader gets its own bytes when many are ready in one poll."""
+    from pycos.io import fdio
+    calls = []
+    real_recv = fdio._rx_recv
+
+    def counting_recv(*args):
+        calls.append(args[3])
+        return real_recv(*args)
+
+    monkeypatch.setattr(fdio, "_rx_recv", counting_recv)
+    pairs = [socket.socketpair() for _ in range(30)]
+    socks = [AsyncSocket(a) for a, _ in pairs]
+    want = [os.urandom(1 + 37 * i) for i in range(len(pairs))]
+
+    def reader(sock, task=None):
+        return (yield sock.recv(4096))
+
+    def main(task=None):
+        readers = [pycos.Task(reader, s) for s in socks]
+        yield task.sleep(0)             # every reader waits (nothing sent yet)
+        assert all(s._rd.task is t for s, t in zip(socks, readers))
+        del calls[:]
+        for (_, b), data in zip(pairs, want):
+            b.sendall(data)
+        got = []
+        for t in readers:
+            got.append((yield t.finish()))
+        return got
+
+    try:
+        assert run(main) == want
+        assert calls == []              # the bytes came with the events
+    finally:
+        for s, (_, b) in zip(socks, pairs):
+            s.close()
+            b.close()
+
+
+def test_recv_withdrawn_after_the_reactor_read_keeps_the_bytes(run):
+    """A timeout that is dispatched just before the event of the read the
+    reactor has already done (both in one batch): the task gets its
+    timeout, and the bytes, taken off the socket, go to the next recv."""
+    from pycos.core.scheduler import TIMEOUT
+    from pycos.reactor import EV_DATA
+    a, b = socket.socketpair()
+    sock = AsyncSocket(a)
+    sock.settimeout(30)
+
+    def waiter(task=None):
+        try:
+            yield sock.recv(100)
+        except socket.timeout:
+            return "timeout"
+        return "no timeout"
+
+    def race(task=None):
+        t = pycos.Task(waiter)
+        yield task.sleep(0)             # t waits in recv
+        assert sock._rd.task is t
+        sched = sock._sched
+        b.sendall(b"late bytes")
+        # the reactor reads them at readiness; take its events before the
+        # scheduler does, then play a timeout first and the events after
+        events = []
+        deadline = time.monotonic() + 10
+        while not events and time.monotonic() < deadline:
+            events = sched.loop.poll_flat(10 ** 7)
+        assert events[1] == EV_DATA and events[3] == len(b"late bytes"), events
+        sched._clear_timer(t)
+        sched._fire_timeout(t)
+        assert t._cancel is None and sock._rd.task is None
+        sched._dispatch(events)
+        assert sock._ahead == b"late bytes"
+        status = yield t.finish()
+        sock.settimeout(None)
+        return status, (yield sock.recv(100))
+
+    try:
+        assert run(race) == ("timeout", b"late bytes")
+    finally:
         sock.close()
         b.close()
 
