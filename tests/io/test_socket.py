@@ -936,7 +936,6 @@ def test_recv_withdrawn_after_the_reactor_read_keeps_the_bytes(run):
     """A timeout that is dispatched just before the event of the read the
     reactor has already done (both in one batch): the task gets its
     timeout, and the bytes, taken off the socket, go to the next recv."""
-    from pycos.core.scheduler import TIMEOUT
     from pycos.reactor import EV_DATA
     a, b = socket.socketpair()
     sock = AsyncSocket(a)
