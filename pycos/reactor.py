@@ -48,6 +48,14 @@ _ALL = lib.RX_ALL
 _LAZY = lib.RX_LAZY
 _ARENA = lib.RX_ARENA
 
+# the per-operation entry points, bound once: a call through the imported
+# ``lib`` is an attribute lookup on it every time (CPython)
+_rx_now = lib.rx_now
+_rx_timer_after = lib.rx_timer_after
+_rx_timer_cancel = lib.rx_timer_cancel
+_rx_poll = lib.rx_poll
+_rx_wakeup = lib.rx_wakeup
+
 #: One reported event: the caller's token, its kind (EV_*), aux (ready sides
 #: for EV_READY, bytes moved before a cancel for EV_DONE, the bytes' offset in
 #: the arena for EV_DATA) and the result.
@@ -228,7 +236,7 @@ class Loop(object):
 
     def now(self):
         """Current time on the loop's clock, in integer nanoseconds."""
-        return lib.rx_now(self._l)
+        return _rx_now(self._l)
 
     def clock_manual(self, start_ns=0):
         """Switch to a manual clock at ``start_ns``: time moves only by
@@ -254,7 +262,7 @@ class Loop(object):
         """Start a timer ``delay`` seconds from now; returns its id.  NaN is a
         ValueError; infinite delays never fire; delays <= 0 fire at the next
         poll."""
-        rc = lib.rx_timer_after(self._l, delay, token)
+        rc = _rx_timer_after(self._l, delay, token)
         if rc < 0:
             if rc == -errno.EINVAL:
                 raise ValueError("timer delay is NaN")
@@ -263,7 +271,7 @@ class Loop(object):
 
     def timer_cancel(self, timer_id):
         """Cancel a timer; False when it already fired or was cancelled."""
-        return lib.rx_timer_cancel(self._l, timer_id) == 0
+        return _rx_timer_cancel(self._l, timer_id) == 0
 
     def next_deadline(self):
         """Deadline (ns) of the earliest timer, or None."""
@@ -276,7 +284,7 @@ class Loop(object):
         """Wait up to ``timeout_ns`` (< 0: no limit) and return the events as a
         flat list ``[token, kind, aux, result, token, kind, ...]``.  The
         hot-path form of :meth:`poll`."""
-        n = lib.rx_poll(self._l, timeout_ns, self._evs, _BATCH)
+        n = _rx_poll(self._l, timeout_ns, self._evs, _BATCH)
         if n <= 0:
             if n < 0:
                 raise error(n)
@@ -311,7 +319,7 @@ class Loop(object):
     def wakeup(self):
         """Make a concurrent or the next poll return with an EV_WAKEUP event.
         Safe from any thread; wakeups coalesce."""
-        _check(lib.rx_wakeup(self._l))
+        _check(_rx_wakeup(self._l))
 
     # -- completion-style I/O --
 

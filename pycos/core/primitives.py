@@ -26,7 +26,7 @@ Context managers are deliberately absent: ``__enter__`` cannot yield, so a
 busy.  Write ``yield lock.acquire()`` ... ``try``/``finally: lock.release()``.
 """
 
-from pycos.core.scheduler import Scheduler, _check_timeout
+from pycos.core.scheduler import _check_timeout, _cur_task
 from pycos.core.waitqueue import WaitQueue, current_task
 
 __all__ = ["Lock", "RLock", "Condition", "Event", "Semaphore", "BoundedSemaphore"]
@@ -75,7 +75,7 @@ class Lock(object):
         owner = self._owner
         if owner is None:
             raise RuntimeError("release unlocked lock")
-        if owner is not Scheduler.cur_task():
+        if owner is not _cur_task():
             raise RuntimeError("cannot release a lock held by another task (%s)" % (owner,))
         self._owner = self._q.unpark(True)
 
@@ -133,7 +133,7 @@ class RLock(object):
 
     def release(self):
         """Undo one acquire; RuntimeError if the current task is not the owner."""
-        if self._owner is None or self._owner is not Scheduler.cur_task():
+        if self._owner is None or self._owner is not _cur_task():
             raise RuntimeError("cannot release un-acquired lock")
         self._depth -= 1
         if self._depth == 0:
@@ -232,7 +232,7 @@ class Condition(object):
 
     def notify(self, n=1):
         """Wake up to ``n`` waiting tasks (oldest first)."""
-        if not self._lock._is_owned(Scheduler.cur_task()):
+        if not self._lock._is_owned(_cur_task()):
             raise RuntimeError("cannot notify on un-acquired lock")
         for _ in range(n):
             if self._q.unpark(True) is None:
@@ -240,7 +240,7 @@ class Condition(object):
 
     def notify_all(self):
         """Wake every waiting task."""
-        if not self._lock._is_owned(Scheduler.cur_task()):
+        if not self._lock._is_owned(_cur_task()):
             raise RuntimeError("cannot notify on un-acquired lock")
         self._q.unpark_all(True)
 

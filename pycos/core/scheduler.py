@@ -152,6 +152,19 @@ _TERMINATE = object()
 
 _get_ident = threading.get_ident
 _by_thread = {}          # thread ident -> scheduler running there
+#: ``_by_thread.get``, bound once for the I/O hot paths of other modules:
+#: there ``_by_thread.get(...)`` names an imported object, and CPython 3.11
+#: compiles a method call on an imported name as an attribute load plus a
+#: call, making a bound-method object every time
+_sched_of_thread = _by_thread.get
+
+
+def _cur_task():
+    """The task being stepped now on this thread (None outside tasks):
+    :meth:`Scheduler.cur_task` for other modules' hot paths, without the
+    lookup of a static method on a class at every call."""
+    sched = _sched_of_thread(_get_ident())
+    return None if sched is None else sched._cur
 _EV_TIMER = reactor.EV_TIMER
 
 

@@ -20,14 +20,14 @@ class: it talks to the task's scheduler through ``task._sched``.
 
 from collections import OrderedDict
 
-from pycos.core.scheduler import PARKED, Scheduler
+from pycos.core.scheduler import PARKED, _cur_task
 
 __all__ = ["WaitQueue", "current_task"]
 
 
 def current_task(what):
     """The running task, or RuntimeError naming the call ``what``."""
-    task = Scheduler.cur_task()
+    task = _cur_task()
     if task is None:
         raise RuntimeError("%s must be used in a task, as 'yield %s'" % (what, what))
     return task

@@ -33,7 +33,7 @@ import platform
 import socket
 
 from pycos import reactor
-from pycos.core.scheduler import PARK, PARKED, READY, TIMEOUT, _by_thread, _get_ident
+from pycos.core.scheduler import PARK, PARKED, READY, TIMEOUT, _get_ident, _sched_of_thread
 from pycos.reactor import PENDING, READ, WRITE
 
 __all__ = ["FDIO", "WATCH", "LAZY"]
@@ -48,7 +48,7 @@ _timeout_exc = socket.timeout
 
 def _current():
     """(scheduler, task) of the calling task; a clear error outside one."""
-    sched = _by_thread.get(_get_ident())
+    sched = _sched_of_thread(_get_ident())
     task = sched._cur if sched is not None else None
     if task is None:
         raise RuntimeError("this pycos call must be made (with yield) from a task; "
@@ -229,7 +229,7 @@ class FDIO(object):
         ``sink.write`` and the value is their count (0: end of stream), with
         no bytes object made in between."""
         side = self._rd
-        sched = _by_thread.get(_get_ident())
+        sched = _sched_of_thread(_get_ident())
         task = sched._cur if sched is not None else None
         if task is None or sched is not self._sched or side.task is not None:
             sched, task = self._claim(side, "read")

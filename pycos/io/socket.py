@@ -22,7 +22,7 @@ import socket
 import struct
 
 from pycos import reactor
-from pycos.core.scheduler import RESUME, _by_thread, _get_ident
+from pycos.core.scheduler import RESUME, _get_ident, _sched_of_thread
 from pycos.io.fdio import FDIO, _BYTES_IN_PLACE, _current, _head
 from pycos.reactor import PENDING, READ, WRITE
 from pycos.io import tls as _tls
@@ -339,7 +339,7 @@ class AsyncSocket(FDIO):
             return self._tls_send(data, all=True)
         # the hot path of every stream server: _write's work, inlined
         side = self._wr
-        sched = _by_thread.get(_get_ident())
+        sched = _sched_of_thread(_get_ident())
         task = sched._cur if sched is not None else None
         if task is None or sched is not self._sched or side.task is not None:
             sched, task = self._claim(side, "write")
