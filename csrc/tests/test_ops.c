@@ -604,6 +604,19 @@ static void reset_close(int fd)
     ct_close(fd);
 }
 
+/* Arena recvs (tokens tok, tok + 1) waiting on the two socketpairs, then
+ * their peers write a and b and both become readable. */
+static void arena_pair(rx_loop *loop, int sv[2][2], char *buf, int64_t tok, const char *a,
+                       const char *b)
+{
+    CHECK_EQ(rx_recv(loop, sv[0][0], buf, 8, RX_LAZY | RX_ARENA, tok), RX_PENDING);
+    CHECK_EQ(rx_recv(loop, sv[1][0], buf, 8, RX_LAZY | RX_ARENA, tok + 1), RX_PENDING);
+    ct_write_all(sv[0][1], a, strlen(a));
+    ct_write_all(sv[1][1], b, strlen(b));
+    CHECK_EQ(ct_poll1(sv[0][0], POLLIN, 5000) & POLLIN, POLLIN);
+    CHECK_EQ(ct_poll1(sv[1][0], POLLIN, 5000) & POLLIN, POLLIN);
+}
+
 /* RX_ARENA: a lazy recv that waits reads into the loop's arena when its
  * descriptor becomes ready, and the event carries the bytes' place there;
  * without room for its length it reports readiness like RX_LAZY alone. */
@@ -631,12 +644,7 @@ TEST(recv_arena)
     CHECK(rx_arena(loop, NULL) == arena);               /* one per loop */
 
     /* two connections in one poll: both read, one after the other */
-    CHECK_EQ(rx_recv(loop, sv[0][0], buf, 8, RX_LAZY | RX_ARENA, 10), RX_PENDING);
-    CHECK_EQ(rx_recv(loop, sv[1][0], buf, 8, RX_LAZY | RX_ARENA, 11), RX_PENDING);
-    ct_write_all(sv[0][1], "hello", 5);
-    ct_write_all(sv[1][1], "world!", 6);
-    CHECK_EQ(ct_poll1(sv[0][0], POLLIN, 5000) & POLLIN, POLLIN);
-    CHECK_EQ(ct_poll1(sv[1][0], POLLIN, 5000) & POLLIN, POLLIN);
+    arena_pair(loop, sv, buf, 10, "hello", "world!");
     ct_collect(loop, evs, 2);
     CHECK_EQ(evs[0].kind, RX_EV_DATA);
     CHECK_EQ(evs[1].kind, RX_EV_DATA);
@@ -663,12 +671,7 @@ TEST(recv_arena)
     for (size_t i = 0; i < sizeof buf; i++) CHECK_EQ(buf[i], 'x');
 
     /* events still queued keep their bytes: polled one at a time */
-    CHECK_EQ(rx_recv(loop, sv[0][0], buf, 8, RX_LAZY | RX_ARENA, 13), RX_PENDING);
-    CHECK_EQ(rx_recv(loop, sv[1][0], buf, 8, RX_LAZY | RX_ARENA, 14), RX_PENDING);
-    ct_write_all(sv[0][1], "first", 5);
-    ct_write_all(sv[1][1], "second", 6);
-    CHECK_EQ(ct_poll1(sv[0][0], POLLIN, 5000) & POLLIN, POLLIN);
-    CHECK_EQ(ct_poll1(sv[1][0], POLLIN, 5000) & POLLIN, POLLIN);
+    arena_pair(loop, sv, buf, 13, "first", "second");
     int got = 0;
     int64_t end = ct_mono() + 5000000000LL;
     while (got < 2 && ct_mono() < end) {
