@@ -65,11 +65,43 @@ else:
 with open(os.path.join(CSRC, "_cdef.h")) as f:
     CDEF = f.read()
 
+# Put after cffi's own definitions in the generated module.  On CPython, cffi
+# wraps every call in Py_BEGIN/END_ALLOW_THREADS and saves and restores errno
+# around it.  The reactor needs neither: its calls do not block (descriptors are
+# non-blocking; a regular file's read is the one that may wait on the disk) and
+# they report errors as negative results, not in errno.  Dropping the GIL and
+# taking it back is a third of a cffi call's cost, so the GIL is kept, except
+# around an rx_poll that may wait.  (PyPy does not use these wrappers.)
+GLUE = r"""
+#include "reactor.h"
+#ifndef PYPY_VERSION
+static int pycos_rx_poll(rx_loop *loop, int64_t timeout_ns, rx_event *events, int max)
+{
+    int n;
+    if (timeout_ns == 0)
+        return rx_poll(loop, 0, events, max);
+    Py_BEGIN_ALLOW_THREADS
+    n = rx_poll(loop, timeout_ns, events, max);
+    Py_END_ALLOW_THREADS
+    return n;
+}
+#define rx_poll pycos_rx_poll
+#undef Py_BEGIN_ALLOW_THREADS
+#undef Py_END_ALLOW_THREADS
+#define Py_BEGIN_ALLOW_THREADS {
+#define Py_END_ALLOW_THREADS }
+#undef _cffi_restore_errno
+#undef _cffi_save_errno
+#define _cffi_restore_errno() ((void)0)
+#define _cffi_save_errno() ((void)0)
+#endif
+"""
+
 ffibuilder = cffi.FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "pycos._reactor",
-    '#include "reactor.h"',
+    GLUE,
     sources=SOURCES,
     depends=HEADERS,  # a changed header rebuilds the extension
     include_dirs=[_rel(CSRC)],

@@ -43,11 +43,14 @@ def test_closed_loop_is_a_clear_error():
         lp.timer_after(1, 1)
 
 
-def test_wakeup_from_another_thread_ends_an_unbounded_wait(loop):
+@pytest.mark.parametrize("wait", [None, 60.0])
+def test_wakeup_from_another_thread_ends_a_wait(loop, wait):
+    # (also: a poll that waits lets other Python threads run -- on CPython
+    # the reactor's other calls keep the GIL, see build_reactor.py)
     t = threading.Thread(target=lambda: (time.sleep(0.05), loop.wakeup()))
     t.start()
     t0 = time.monotonic()
-    events = loop.poll(None)
+    events = loop.poll(wait)
     t.join()
     assert events == [reactor.Event(0, reactor.EV_WAKEUP, 0, 0)]
     assert time.monotonic() - t0 < 5
