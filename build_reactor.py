@@ -67,11 +67,12 @@ with open(os.path.join(CSRC, "_cdef.h")) as f:
 
 # Put after cffi's own definitions in the generated module.  On CPython, cffi
 # wraps every call in Py_BEGIN/END_ALLOW_THREADS and saves and restores errno
-# around it.  The reactor needs neither: its calls do not block (descriptors are
-# non-blocking; a regular file's read is the one that may wait on the disk) and
-# they report errors as negative results, not in errno.  Dropping the GIL and
-# taking it back is nearly half of what cffi adds to a call, so the GIL is kept, except
-# around an rx_poll that may wait.  (PyPy does not use these wrappers.)
+# around it.  The reactor needs neither: its calls do not block (descriptors
+# are non-blocking; a regular file's read is the one that may wait on the
+# disk) and they report errors as negative results, not in errno.  Dropping
+# the GIL and taking it back is nearly half of what cffi adds to a call, so
+# the GIL is kept, except around an rx_poll that may wait (docs/design.md).
+# PyPy does not use these wrappers.
 GLUE = r"""
 #include "reactor.h"
 #ifndef PYPY_VERSION
