@@ -34,6 +34,8 @@ the ceiling of the machine and the client.  Both are compiled with gcc into
 workload to ``bench/results/profiles/`` (``.prof`` + top-30 ``.txt``).
 ``--syscalls`` counts the server's system calls per echoed message with
 ``strace -c -f`` (a separate, slower run per server; needs strace).
+``bench/compare.py`` tells whether several runs (``--tag``) order the
+frameworks the same way.
 """
 
 import argparse
@@ -667,6 +669,10 @@ def write_report(interp, data, opts, charts_status):
         w("")
     w("## Targets (issue 5)")
     w("")
+    if data["rounds"] > 1:
+        w("\"Within the spread\": the two min–max ranges overlap, so this run did not separate "
+          "pycos from that peer. `bench/compare.py` compares the orderings of several runs.")
+        w("")
     for line in targets(interp, data, opts):
         w("- " + line)
     w("")
@@ -684,9 +690,12 @@ def targets(interp, data, opts):
     res = data["results"]
     tag = "(quick run: not judged) " if opts.quick else ""
 
+    def stats(fw, case, key):
+        return summarize([r for r in res.get(case, {}).get(fw, [])
+                          if "failed" not in r and "unavailable" not in r], key)
+
     def med(fw, case, key):
-        st = summarize([r for r in res.get(case, {}).get(fw, [])
-                        if "failed" not in r and "unavailable" not in r], key)
+        st = stats(fw, case, key)
         return st["median"] if st else None
 
     where = "on CPython" if interp == "cpython" else "on PyPy (fastest of everything that runs there)"
@@ -700,23 +709,33 @@ def targets(interp, data, opts):
                              "not run)" % (tag, name, m[1], where))
                 continue
             behind = []
+            close = []
             skipped = []
             compared = 0
             for fw in data["frameworks"]:
                 if FRAMEWORKS[fw]["role"] != "peer":
                     continue
-                theirs = med(fw, name, key)
-                if theirs is None:
+                st = stats(fw, name, key)
+                if st is None:
                     continue
+                theirs = st["median"]
                 scale = FRAMEWORKS[fw].get("scale")
                 if (case["workload"] in SIZE_BOUND_WL and scale
                         and case["workload"] in SCALED_SIZES[scale]["full"]):
                     skipped.append(fw_label(fw, case))
                     continue
                 compared += 1
+                # the run did not separate the two when their ranges overlap
+                o = stats("pycos", name, key)
+                within = o["n"] > 1 and o["min"] <= st["max"] and st["min"] <= o["max"]
                 if not ahead(ours, theirs, m[3]):
-                    behind.append("%s %s" % (fw_label(fw, case), fmt(theirs, m[2])))
+                    behind.append("%s %s%s" % (fw_label(fw, case), fmt(theirs, m[2]),
+                                               ", within the spread" if within else ""))
+                elif within:
+                    close.append(fw_label(fw, case))
             verdict = "MET" if not behind else "MISSED (behind: %s)" % "; ".join(behind)
+            if close:
+                verdict += "; within the spread of this run: %s" % ", ".join(close)
             if compared == 0:
                 verdict = "NOT MEASURED (no peer ran)"
             if skipped:

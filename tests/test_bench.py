@@ -1,0 +1,125 @@
+"""The benchmark harness's judgements, on made-up results: the target lines
+of a report (bench/run.py) and the comparison of orderings across runs
+(bench/compare.py).  Nothing here runs a benchmark."""
+import argparse
+import json
+import os
+import sys
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+sys.path.insert(0, BENCH)
+import compare  # noqa: E402
+import run  # noqa: E402
+
+SWITCH = [c for c in run.CASES if c["name"] == "switch"]
+ECHO = [c for c in run.CASES if c["name"] == "echo-100B"]
+
+
+def result(rates, interp="CPython 3.11.7", cases=SWITCH, key="round_trips_per_s", base="t"):
+    """A result file's data: ``rates`` = {framework: [figure per round]} for
+    the first metric of ``key`` in every case given."""
+    return {
+        "interpreter": interp, "argv": "", "date": "2026-11-25 08:00", "machine": "x86_64",
+        "cpus": 2, "loadavg": "0.1 0.1 0.1", "base": base, "rounds": 3,
+        "sizes": run.SIZES["full"], "frameworks": list(rates), "cases": cases,
+        "results": {c["name"]: {fw: [{key: v} for v in vals] for fw, vals in rates.items()}
+                    for c in cases},
+        "profiles": {}, "labels": {}, "charts": {},
+    }
+
+
+def save(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_same_ordering_passes(tmp_path, capsys):
+    a = save(tmp_path, "a.json", result({"pycos": [600, 610, 620], "uvloop": [200, 210, 220]}))
+    b = save(tmp_path, "b.json", result({"pycos": [500, 550, 560], "uvloop": [150, 160, 170]}))
+    assert compare.main([a, b]) == 0
+    out = capsys.readouterr().out
+    assert "run 1: pycos 610 > uvloop 210" in out
+    assert "the same ordering in every run" in out
+    assert "Contradictions: 0 with pycos, 0 among the peers." in out
+
+
+def test_a_flip_within_the_spread_is_noise(tmp_path, capsys):
+    # run 2's ranges overlap: it did not separate pycos from asyncio
+    a = save(tmp_path, "a.json", result({"pycos": [300, 310, 320], "asyncio": [200, 210, 220]}))
+    b = save(tmp_path, "b.json", result({"pycos": [250, 280, 320], "asyncio": [260, 290, 300]}))
+    assert compare.main([a, b]) == 0
+    out = capsys.readouterr().out
+    assert "pycos and asyncio swap places, within the spread" in out
+    assert "CONTRADICTION" not in out
+
+
+def test_a_flip_both_runs_separated_is_a_contradiction(tmp_path, capsys):
+    a = save(tmp_path, "a.json", result({"pycos": [300, 310, 320], "trio": [200, 210, 220],
+                                         "gevent": [100, 110, 120]}))
+    b = save(tmp_path, "b.json", result({"pycos": [200, 210, 220], "trio": [300, 310, 320],
+                                         "gevent": [100, 110, 120]}))
+    assert compare.main([a, b]) == 1
+    out = capsys.readouterr().out
+    assert "**CONTRADICTION**: pycos and trio" in out
+    assert "Contradictions: 1 with pycos, 0 among the peers." in out
+
+
+def test_contradictions_among_peers_are_counted_but_do_not_fail(tmp_path, capsys):
+    a = save(tmp_path, "a.json", result({"pycos": [900, 910, 920], "trio": [300, 310, 320],
+                                         "gevent": [100, 110, 120]}))
+    b = save(tmp_path, "b.json", result({"pycos": [900, 910, 920], "trio": [100, 110, 120],
+                                         "gevent": [300, 310, 320]}))
+    assert compare.main([a, b]) == 0
+    out = capsys.readouterr().out
+    assert "**CONTRADICTION**: trio and gevent" in out
+    assert "Contradictions: 0 with pycos, 1 among the peers." in out
+
+
+def test_lower_is_better_figures_rank_upwards(tmp_path, capsys):
+    rates = {"pycos": [8.0, 8.5, 9.0], "uvloop-proto": [6.0, 6.5, 7.0]}
+    a = save(tmp_path, "a.json", result(rates, cases=ECHO, key="cpu_us_per_msg"))
+    b = save(tmp_path, "b.json", result(rates, cases=ECHO, key="cpu_us_per_msg"))
+    assert compare.main([a, b]) == 0
+    assert "run 1: uvloop-proto 6.50 > pycos 8.50" in capsys.readouterr().out
+
+
+def test_failed_frameworks_and_missing_workloads_are_left_out(tmp_path, capsys):
+    da = result({"pycos": [600, 610, 620], "trio": [100, 110, 120]})
+    da["results"]["switch"]["trio"] = [{"failed": "boom"}]
+    db = result({"pycos": [600, 610, 620], "trio": [100, 110, 120]}, cases=SWITCH + ECHO)
+    a, b = save(tmp_path, "a.json", da), save(tmp_path, "b.json", db)
+    assert compare.main([a, b]) == 0
+    out = capsys.readouterr().out
+    assert "trio" not in out.split("## switch")[1]
+    assert "## echo-100B: not in run 1, skipped" in out
+
+
+@pytest.mark.parametrize("bad", ["different interpreters", "not a result", "not json", "one file"])
+def test_bad_input_is_refused(tmp_path, capsys, bad):
+    a = save(tmp_path, "a.json", result({"pycos": [1, 2, 3], "trio": [0, 0, 0]}))
+    other = {"different interpreters": json.dumps(result({"pycos": [1], "trio": [0]},
+                                                          interp="PyPy 7.3.11")),
+             "not a result": json.dumps({"hello": 1}),
+             "not json": "{", "one file": None}[bad]
+    files = [a]
+    if other is not None:
+        (tmp_path / "b.json").write_text(other)
+        files.append(str(tmp_path / "b.json"))
+    assert compare.main(files) == 2
+    assert capsys.readouterr().err.startswith("compare.py: ")
+
+
+def test_target_lines_say_when_a_peer_is_within_the_spread():
+    data = result({"pycos": [600, 700, 800], "uvloop": [500, 650, 660],
+                   "asyncio": [100, 110, 120], "trio": [690, 750, 900]})
+    lines = run.targets("cpython", data, argparse.Namespace(quick=False))
+    switch = next(line for line in lines if line.startswith("switch round trips/s"))
+    assert switch.endswith("MISSED (behind: trio 750, within the spread); "
+                           "within the spread of this run: uvloop")
+    data = result({"pycos": [600, 700, 800], "asyncio": [100, 110, 120]})
+    lines = run.targets("cpython", data, argparse.Namespace(quick=False))
+    assert any(line.startswith("switch round trips/s") and line.endswith("— MET")
+               for line in lines)
