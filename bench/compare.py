@@ -29,7 +29,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run  # noqa: E402  (the harness: PRIMARY, FRAMEWORKS, summarize, fmt)
+import run  # noqa: E402  (the harness: PRIMARY, FRAMEWORKS, summarize, overlap ...)
 
 
 class BadInput(Exception):
@@ -64,10 +64,6 @@ def better_of(case_name, key, runs):
                     if m[0] == key:
                         return m[3], m[2], m[1]
     raise BadInput("no metric %s in case %s" % (key, case_name))
-
-
-def overlap(a, b):
-    return a["min"] <= b["max"] and b["min"] <= a["max"]
 
 
 def compare(runs):
@@ -119,7 +115,7 @@ def compare(runs):
                 for d in runs:
                     sa, sb = stats(d, name, a, key), stats(d, name, b, key)
                     orders.add(run.ahead(sa["median"], sb["median"], better))
-                    separated = separated and not overlap(sa, sb)
+                    separated = separated and not run.overlap(sa, sb)
                 if len(orders) > 1:
                     flips.append((a, b, separated))
             for a, b, separated in flips:

@@ -567,6 +567,12 @@ def ahead(ours, theirs, better):
     return ours > theirs if better == "high" else ours < theirs
 
 
+def overlap(a, b):
+    """Do the min-max ranges of two summaries overlap (the run did not
+    separate the two frameworks)?"""
+    return a["min"] <= b["max"] and b["min"] <= a["max"]
+
+
 def case_size_note(case, sizes):
     return case["title"].format(**sizes)
 
@@ -703,11 +709,12 @@ def targets(interp, data, opts):
         name = case["name"]
         for key in PRIMARY[name]:
             m = next(m for m in case["metrics"] if m[0] == key)
-            ours = med("pycos", name, key)
-            if ours is None:
+            o = stats("pycos", name, key)
+            if o is None:
                 lines.append("%s%s %s: pycos ahead of every peer %s — NOT MEASURED (pycos did "
                              "not run)" % (tag, name, m[1], where))
                 continue
+            ours = o["median"]
             behind = []
             close = []
             skipped = []
@@ -725,9 +732,7 @@ def targets(interp, data, opts):
                     skipped.append(fw_label(fw, case))
                     continue
                 compared += 1
-                # the run did not separate the two when their ranges overlap
-                o = stats("pycos", name, key)
-                within = o["n"] > 1 and o["min"] <= st["max"] and st["min"] <= o["max"]
+                within = o["n"] > 1 and overlap(o, st)
                 if not ahead(ours, theirs, m[3]):
                     behind.append("%s %s%s" % (fw_label(fw, case), fmt(theirs, m[2]),
                                                ", within the spread" if within else ""))

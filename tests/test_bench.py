@@ -17,12 +17,12 @@ SWITCH = [c for c in run.CASES if c["name"] == "switch"]
 ECHO = [c for c in run.CASES if c["name"] == "echo-100B"]
 
 
-def result(rates, interp="CPython 3.11.7", cases=SWITCH, key="round_trips_per_s", base="t"):
-    """A result file's data: ``rates`` = {framework: [figure per round]} for
-    the first metric of ``key`` in every case given."""
+def result(rates, interp="CPython 3.11.7", cases=SWITCH, key="round_trips_per_s"):
+    """A result file's data: ``rates`` = {framework: [figure per round]},
+    as figure ``key`` of every case in ``cases``."""
     return {
         "interpreter": interp, "argv": "", "date": "2026-11-25 08:00", "machine": "x86_64",
-        "cpus": 2, "loadavg": "0.1 0.1 0.1", "base": base, "rounds": 3,
+        "cpus": 2, "loadavg": "0.1 0.1 0.1", "base": "test", "rounds": 3,
         "sizes": run.SIZES["full"], "frameworks": list(rates), "cases": cases,
         "results": {c["name"]: {fw: [{key: v} for v in vals] for fw, vals in rates.items()}
                     for c in cases},
