@@ -3,7 +3,7 @@
 
     python bench/run.py [--quick] [--rounds N] [--only WORKLOAD,...]
                         [--peers NAME,...] [--interp cpython,pypy]
-                        [--profile] [--syscalls] [--duration S]
+                        [--profile [py-spy]] [--syscalls] [--duration S]
 
 Runs with any Python 3.9+ (stdlib only).  Each (framework, workload) runs in
 a fresh subprocess with the interpreter of the right virtual environment
@@ -30,8 +30,12 @@ the ceiling of the machine and the client.  Both are compiled with gcc into
 ``bench/build/`` when missing or older than their source.
 
 ``--quick`` is a smoke run: tiny sizes, one round, no claims about speed.
-``--profile`` also saves a cProfile of this project's pycos side of each
-workload to ``bench/results/profiles/`` (``.prof`` + top-30 ``.txt``).
+``--profile`` also saves a profile of this project's pycos side of each
+workload to ``bench/results/profiles/`` (CPython): cProfile by default
+(``.prof`` + top-30 ``.txt``), or with ``--profile py-spy`` the sampling
+profiler py-spy (``.folded`` stacks, native frames included, + top-30
+``.txt``), which does not slow the code it measures the way cProfile's
+per-call hooks do.
 ``--syscalls`` counts the server's system calls per echoed message with
 ``strace -c -f`` (a separate, slower run per server; needs strace).
 ``bench/compare.py`` tells whether several runs (``--tag``) order the
@@ -43,6 +47,7 @@ import json
 import os
 import platform
 import random
+import re
 import resource
 import select
 import shutil
@@ -345,7 +350,7 @@ class Runner:
             return [self.cbin[spec["binary"]], "4096"]
         script = os.path.join(WORKLOADS_DIR, spec["script"])
         cmd = [self.python(fw)]
-        if profile_prefix:
+        if profile_prefix and self.opts.profile == "cprofile":
             cmd += [os.path.join(WORKLOADS_DIR, "profiled.py"), profile_prefix]
         cmd += [script] + list(spec.get("args", [])) + [workload]
         if workload == "spawn":
@@ -371,10 +376,21 @@ class Runner:
         lines = errf.read().strip().splitlines()
         return " | ".join(lines[-3:])[-400:]
 
+    def _spy(self, profile_prefix, target):
+        """The py-spy command that samples ``target`` (["--pid", PID], or
+        ["--", command...]) into ``profile_prefix.folded``, or None when
+        not profiling with py-spy."""
+        if not profile_prefix or self.opts.profile != "py-spy":
+            return None
+        return [self.opts.pyspy, "record", "--format", "raw", "--function", "--native",
+                "--rate", "250", "-o", profile_prefix + ".folded"] + target
+
     # one in-process workload: the child prints its metrics
     def run_inproc(self, fw, case, profile_prefix=None):
         s = self.sizes_for(fw)
         cmd = self.command(fw, case["workload"], s, profile_prefix)
+        # (py-spy starts the workload; its own lines on stdout are not JSON)
+        cmd = self._spy(profile_prefix, ["--"] + cmd) or cmd
         with self._stderr_file(fw, case) as errf:
             try:
                 r = subprocess.run(cmd, cwd=WORKLOADS_DIR, stdout=subprocess.PIPE, stderr=errf,
@@ -400,7 +416,7 @@ class Runner:
         s = self.sizes_for(fw)
         cmd = self.command(fw, case["workload"], s, profile_prefix)
         errf = self._stderr_file(fw, case)
-        server = client = tracer = None
+        server = client = tracer = spy = None
         try:
             server = subprocess.Popen(cmd, cwd=WORKLOADS_DIR, stdout=subprocess.PIPE,
                                       stderr=errf, text=True)
@@ -408,7 +424,10 @@ class Runner:
             if "unavailable" in hello:
                 return hello
             port, pid = hello["port"], hello["pid"]
+            spy_cmd = self._spy(profile_prefix, ["--pid", str(pid)])
             if case["workload"] == "c10k":
+                if spy_cmd:
+                    spy = self._start_spy(spy_cmd, errf)
                 return self._c10k(server, pid, port, s)
             ccmd = [self.cbin["echo_client"], "--port", str(port), "--conns", str(s["conns"]),
                     "--size", str(case["size"]), "--warmup", str(s["warmup"]),
@@ -418,6 +437,8 @@ class Runner:
             client = subprocess.Popen(ccmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=errf, text=True)
             read_json_line(client, 120, "client warm-up")
+            if spy_cmd:         # the measured phase only
+                spy = self._start_spy(spy_cmd, errf)
             if syscalls:
                 tfile = os.path.join(self.stderr_dir, "strace-%s-%s.txt" % (fw, case["name"]))
                 tracer = subprocess.Popen(["strace", "-c", "-f", "-o", tfile, "-p", str(pid)],
@@ -455,6 +476,7 @@ class Runner:
             return {"failed": "%s%s" % (exc, (": " + detail) if detail else "")}
         finally:
             stop(tracer, signal.SIGINT, 30)
+            stop(spy, signal.SIGINT, 60)       # py-spy writes its file on SIGINT
             stop(client, signal.SIGTERM, 5)
             # a profiled server writes its profile on SIGTERM: give it time
             stop(server, signal.SIGTERM, 120 if profile_prefix else 5)
@@ -478,6 +500,19 @@ class Runner:
         n = res["conns"]
         return {"conns": n, "accept_s": res["seconds"], "rss0_kib": rss0, "rss1_kib": rss1,
                 "kib_per_conn": (rss1 - rss0) / n}
+
+    @staticmethod
+    def _start_spy(cmd, errf):
+        """Start py-spy on a running server; returns once it samples."""
+        spy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([spy.stdout], [], [], 0.5)
+            if r:
+                line = spy.stdout.readline()
+                if "Sampling" in line or not line:
+                    break
+        return spy
 
     @staticmethod
     def _wait_attached(tracer):
@@ -524,6 +559,45 @@ def parse_strace(path):
         total = sum(c for _, c in rows)
     rows.sort(key=lambda r: -r[1])
     return total, rows[:6]
+
+
+_C_LINE = re.compile(r"(\.[ch]):\d+\)$")
+
+
+def folded_summary(folded, txt, what):
+    """Write ``txt``: the 30 frames with the most samples of their own and the
+    30 with the most samples in all, from py-spy's folded stacks
+    (``frame;frame;... count`` lines).  Returns False when there were none."""
+    own, inclusive = {}, {}
+    total = 0
+    with open(folded) as f:
+        for line in f:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            n = int(count)
+            # native frames: one entry per C function (not per line), and
+            # one per library for those without a symbol
+            frames = [_C_LINE.sub(r"\1)", fr.split(" ", 1)[1] if fr.startswith("0x") else fr)
+                      for fr in stack.split(";")]
+            total += n
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+            for fr in set(frames):
+                inclusive[fr] = inclusive.get(fr, 0) + n
+    if not total:
+        return False
+    out = ["py-spy of: %s" % what,
+           "(%d samples at 250 Hz of the threads that were not idle; native frames included)"
+           % total, ""]
+    for title, table in (("own samples", own), ("samples in all (the frame and its callees)",
+                                                inclusive)):
+        out += ["%s:" % title, "%8s %7s  frame" % ("samples", "%")]
+        for fr, n in sorted(table.items(), key=lambda kv: -kv[1])[:30]:
+            out.append("%8d %6.1f%%  %s" % (n, 100.0 * n / total, fr))
+        out.append("")
+    with open(txt, "w") as f:
+        f.write("\n".join(out))
+    return True
 
 
 # -- statistics and formatting ---------------------------------------------------------
@@ -671,7 +745,8 @@ def write_report(interp, data, opts, charts_status):
         prof = data.get("profiles", {}).get(name)
         if prof:
             w("")
-            w("Profile of the pycos side: `%s` (top 30: `%s`)" % (prof + ".prof", prof + ".txt"))
+            w("Profile of the pycos side (%s): `%s` (top 30: `%s`)"
+              % (prof["tool"], prof["data"], prof["summary"]))
         w("")
     w("## Targets (issue 5)")
     w("")
@@ -805,8 +880,10 @@ def parse_args(argv=None):
                                                "(default all: %s)" % ",".join(PEER_NAMES))
     p.add_argument("--interp", default="cpython,pypy",
                    help="cpython,pypy (PyPy is skipped when its venvs are missing)")
-    p.add_argument("--profile", action="store_true",
-                   help="save a cProfile of the pycos side to bench/results/profiles/ (CPython)")
+    p.add_argument("--profile", nargs="?", const="cprofile", choices=("cprofile", "py-spy"),
+                   help="save a profile of the pycos side to bench/results/profiles/ (CPython): "
+                        "cProfile (the default), or py-spy's samples (needs py-spy, which "
+                        "bench/setup.sh installs)")
     p.add_argument("--syscalls", action="store_true",
                    help="count server syscalls per echoed message with strace -c -f")
     p.add_argument("--duration", type=float, default=0.0, help="echo/tls seconds per run")
@@ -863,6 +940,13 @@ def main(argv=None):
         os.makedirs(PROFILES, exist_ok=True)
     nofile = raise_nofile()
     cbin = build_c()
+    if opts.profile == "py-spy":
+        opts.pyspy = os.path.join(ROOT, VENVS["cpython"]["main"], "bin", "py-spy")
+        if not os.path.exists(opts.pyspy):
+            opts.pyspy = shutil.which("py-spy")
+        if opts.pyspy is None:
+            log("-- py-spy is not installed (bench/setup.sh installs it): no profiles")
+            opts.profile = None
     if opts.syscalls and shutil.which("strace") is None:
         log("-- strace is not installed: --syscalls ignored (syscalls per message not measured)")
         opts.syscalls = False
@@ -924,9 +1008,17 @@ def main(argv=None):
                 if opts.profile and interp == "cpython" and "pycos" in fws and not runner.check("pycos"):
                     prefix = os.path.join(PROFILES, "%s-%s" % (data["base"], case["name"]))
                     res = runner.run("pycos", case, profile_prefix=prefix)
-                    ok = os.path.exists(prefix + ".prof")
+                    if opts.profile == "py-spy":
+                        main_file = prefix + ".folded"
+                        ok = os.path.exists(main_file) and folded_summary(
+                            main_file, prefix + ".txt", "pycos, %s" % case["name"])
+                    else:
+                        main_file = prefix + ".prof"
+                        ok = os.path.exists(main_file)
                     if ok:
-                        data["profiles"][case["name"]] = os.path.relpath(prefix, RESULTS)
+                        data["profiles"][case["name"]] = {
+                            "tool": opts.profile, "data": os.path.relpath(main_file, RESULTS),
+                            "summary": os.path.relpath(prefix + ".txt", RESULTS)}
                     log("[%s] %s profile: %s" % (interp, case["name"],
                                                  prefix + ".txt" if ok else "not written: %s" % res))
             json_path = os.path.join(RESULTS, "%s.json" % data["base"])

@@ -2,7 +2,8 @@
 # Create the benchmark environments (run once; `python bench/run.py` uses them).
 #
 #   .venv/bench          CPython: our pycos (pip install -e .) + asyncio peers
-#                        (uvloop, trio, gevent, curio) + matplotlib for charts.
+#                        (uvloop, trio, gevent, curio) + matplotlib for charts
+#                        + py-spy for `run.py --profile py-spy`.
 #   .venv/bench-pycos4   CPython: the original pycos 4.12.2, alone.  It is also
 #                        called "pycos", so it must never share an environment
 #                        with ours; its workloads run in their own process.
@@ -16,7 +17,8 @@ set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
-PEERS_CPY=("uvloop>=0.19,<1" "trio>=0.25,<1" "gevent>=24.2,<27" "curio>=1.6,<2" "matplotlib>=3.7,<4")
+PEERS_CPY=("uvloop>=0.19,<1" "trio>=0.25,<1" "gevent>=24.2,<27" "curio>=1.6,<2" "matplotlib>=3.7,<4"
+           "py-spy>=0.3.14,<1")
 PEERS_PYPY=("trio>=0.25,<1" "gevent>=24.2,<27" "curio>=1.6,<2")
 PYCOS4="pycos==4.12.2"
 want_pypy=1

@@ -123,3 +123,28 @@ def test_target_lines_say_when_a_peer_is_within_the_spread():
     lines = run.targets("cpython", data, argparse.Namespace(quick=False))
     assert any(line.startswith("switch round trips/s") and line.endswith("— MET")
                for line in lines)
+
+
+def test_py_spy_stacks_are_summed_per_frame(tmp_path):
+    folded = tmp_path / "p.folded"
+    folded.write_text(
+        "Scheduler._round (pycos/core/scheduler.py:330);AsyncSocket.sendall (pycos/io/socket.py:331);"
+        "_cffi_f_rx_send (pycos._reactor.c:1881);send (libc.so.6) 6\n"
+        "Scheduler._round (pycos/core/scheduler.py:330);AsyncSocket.sendall (pycos/io/socket.py:331);"
+        "_cffi_f_rx_send (pycos._reactor.c:1925) 2\n"
+        "Scheduler._round (pycos/core/scheduler.py:330);0x7f00deadbeef (libc.so.6) 2\n"
+        "not a stack line\n")
+    txt = tmp_path / "p.txt"
+    assert run.folded_summary(str(folded), str(txt), "echo")
+    own, everything = txt.read_text().split("samples in all")
+    assert "(10 samples at 250 Hz" in own
+    # own time: the last frame; C line numbers and unnamed addresses merged
+    assert "       6   60.0%  send (libc.so.6)" in own
+    assert "       2   20.0%  _cffi_f_rx_send (pycos._reactor.c)" in own
+    assert "       2   20.0%  (libc.so.6)" in own
+    # in all: every frame of a stack, once per stack
+    assert "      10  100.0%  Scheduler._round (pycos/core/scheduler.py:330)" in everything
+    assert "       8   80.0%  _cffi_f_rx_send (pycos._reactor.c)" in everything
+    empty = tmp_path / "e.folded"
+    empty.write_text("")
+    assert not run.folded_summary(str(empty), str(txt), "nothing")
