@@ -426,9 +426,7 @@ class Runner:
             port, pid = hello["port"], hello["pid"]
             spy_cmd = self._spy(profile_prefix, ["--pid", str(pid)])
             if case["workload"] == "c10k":
-                if spy_cmd:
-                    spy = self._start_spy(spy_cmd, errf)
-                return self._c10k(server, pid, port, s)
+                return self._c10k(server, pid, port, s, spy_cmd, errf)
             ccmd = [self.cbin["echo_client"], "--port", str(port), "--conns", str(s["conns"]),
                     "--size", str(case["size"]), "--warmup", str(s["warmup"]),
                     "--duration", str(1.0 if syscalls and not self.opts.quick else s["duration"])]
@@ -482,20 +480,23 @@ class Runner:
             stop(server, signal.SIGTERM, 120 if profile_prefix else 5)
             errf.close()
 
-    def _c10k(self, server, pid, port, s):
+    def _c10k(self, server, pid, port, s, spy_cmd=None, errf=None):
         time.sleep(0.2)         # let the server finish starting up before the baseline
         rss0 = proc_rss_kib(pid)
         ccmd = [self.cbin["echo_client"], "--port", str(port), "--mode", "c10k",
                 "--conns", str(s["c10k"])]
+        spy = self._start_spy(spy_cmd, errf) if spy_cmd else None
         client = subprocess.Popen(ccmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         try:
             res = read_json_line(client, 300, "c10k client")
+            stop(spy, signal.SIGINT, 60)        # the accepting only, not the closing
             rss1 = proc_rss_kib(pid)
             client.stdin.write("\n")
             client.stdin.flush()
             client.wait(30)
         finally:
+            stop(spy, signal.SIGINT, 60)
             stop(client)
         n = res["conns"]
         return {"conns": n, "accept_s": res["seconds"], "rss0_kib": rss0, "rss1_kib": rss1,
@@ -562,6 +563,9 @@ def parse_strace(path):
 
 
 _C_LINE = re.compile(r"(\.[ch]):\d+\)$")
+#: a frame of a thread waiting for a lock: idle, which py-spy's native
+#: stacks do not always recognise
+_LOCK_WAIT = "PyThread_acquire_lock_timed "
 
 
 def folded_summary(folded, txt, what):
@@ -580,6 +584,8 @@ def folded_summary(folded, txt, what):
             # one per library for those without a symbol
             frames = [_C_LINE.sub(r"\1)", fr.split(" ", 1)[1] if fr.startswith("0x") else fr)
                       for fr in stack.split(";")]
+            if any(fr.startswith(_LOCK_WAIT) for fr in frames):
+                continue        # a thread blocked on a lock (the main one, in value())
             total += n
             own[frames[-1]] = own.get(frames[-1], 0) + n
             for fr in set(frames):
@@ -587,7 +593,8 @@ def folded_summary(folded, txt, what):
     if not total:
         return False
     out = ["py-spy of: %s" % what,
-           "(%d samples at 250 Hz of the threads that were not idle; native frames included)"
+           "(%d samples at 250 Hz of the threads that were not idle or waiting for a lock; "
+           "native frames included)"
            % total, ""]
     for title, table in (("own samples", own), ("samples in all (the frame and its callees)",
                                                 inclusive)):
