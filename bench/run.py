@@ -64,6 +64,7 @@ WORKLOADS_DIR = os.path.join(HERE, "workloads")
 BUILD = os.path.join(HERE, "build")
 RESULTS = os.path.join(HERE, "results")
 PROFILES = os.path.join(RESULTS, "profiles")
+SPY_RATE = 250          # py-spy samples per second (--profile py-spy)
 EXIT_UNAVAILABLE = 3            # bench/workloads/common.py
 
 VENVS = {
@@ -383,7 +384,7 @@ class Runner:
         if not profile_prefix or self.opts.profile != "py-spy":
             return None
         return [self.opts.pyspy, "record", "--format", "raw", "--function", "--native",
-                "--rate", "250", "-o", profile_prefix + ".folded"] + target
+                "--rate", str(SPY_RATE), "-o", profile_prefix + ".folded"] + target
 
     # one in-process workload: the child prints its metrics
     def run_inproc(self, fw, case, profile_prefix=None):
@@ -593,9 +594,8 @@ def folded_summary(folded, txt, what):
     if not total:
         return False
     out = ["py-spy of: %s" % what,
-           "(%d samples at 250 Hz of the threads that were not idle or waiting for a lock; "
-           "native frames included)"
-           % total, ""]
+           "(%d samples at %d Hz of the threads that were not idle or waiting for a lock; "
+           "native frames included)" % (total, SPY_RATE), ""]
     for title, table in (("own samples", own), ("samples in all (the frame and its callees)",
                                                 inclusive)):
         out += ["%s:" % title, "%8s %7s  frame" % ("samples", "%")]
