@@ -281,6 +281,18 @@ def read_json_line(proc, timeout, what):
             return json.loads(line)
 
 
+def wait_for_word(stream, word, timeout=10.0):
+    """Read ``stream`` (a tool's output) until a line holds ``word``, the
+    stream ends, or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([stream], [], [], 0.5)
+        if r:
+            line = stream.readline()
+            if word in line or not line:
+                return
+
+
 def stop(proc, sig=signal.SIGTERM, wait=5.0):
     if proc is None or proc.poll() is not None:
         return
@@ -507,25 +519,13 @@ class Runner:
     def _start_spy(cmd, errf):
         """Start py-spy on a running server; returns once it samples."""
         spy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([spy.stdout], [], [], 0.5)
-            if r:
-                line = spy.stdout.readline()
-                if "Sampling" in line or not line:
-                    break
+        wait_for_word(spy.stdout, "Sampling")
         return spy
 
     @staticmethod
     def _wait_attached(tracer):
         """Wait (bounded) until strace says it attached to the server."""
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([tracer.stderr], [], [], 0.5)
-            if r:
-                line = tracer.stderr.readline()
-                if "attached" in line or not line:
-                    break
+        wait_for_word(tracer.stderr, "attached")
         time.sleep(0.2)         # strace -f attaches the other threads right after
 
     def run(self, fw, case, **kw):
