@@ -23,3 +23,21 @@ def backend_name():
     """The backend the suite runs on (PYCOS_BACKEND, else the default)."""
     from pycos import reactor
     return os.environ.get("PYCOS_BACKEND") or reactor.backends()[0]
+
+
+@pytest.fixture(autouse=True)
+def _plain_pycos_outside_net(request):
+    """Importing pycos.netpycos (the tests in tests/net do) makes the
+    networked scheduler the default, as it does for 4.x programs; every other
+    test gets the plain one back."""
+    if request.node.nodeid.startswith("tests/net/"):
+        yield
+        return
+    import pycos
+    from pycos.core.scheduler import Pycos
+    saved = Pycos._networked, pycos.Pycos
+    Pycos._networked, pycos.Pycos = None, Pycos
+    try:
+        yield
+    finally:
+        Pycos._networked, pycos.Pycos = saved

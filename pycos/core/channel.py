@@ -243,12 +243,11 @@ class Channel(object):
     @staticmethod
     def locate(name, location=None, timeout=None):
         """[y] The channel registered as ``name``, or None.  Without
-        networking only this process is searched."""
-        _check_timeout(timeout)
-        sched = Pycos.instance()
-        if location is not None and location not in sched._locations:
-            return None
-        return sched._rchannels.get(name)
+        networking only this process is searched (see :meth:`Task.locate`)."""
+        return Pycos.instance()._locate("channel", name, location, timeout)
+
+    def __reduce__(self):
+        return self._sched._reduce_ref(self)
 
     def statistics(self):
         return {"subscribers": len(self._subscribers), "waiting_senders": len(self._subq),

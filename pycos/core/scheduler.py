@@ -259,12 +259,15 @@ class Scheduler(object):
         else:
             started = threading.Event()
             self._thread = threading.Thread(target=self._thread_main, args=(started,),
-                                            name="pycos-scheduler", daemon=True)
+                                            name=self._thread_name(), daemon=True)
             self._thread.start()
             started.wait()
             _atexit_mod.register(self._at_interpreter_exit)
 
     # ---- identity -------------------------------------------------------
+
+    def _thread_name(self):
+        return "pycos-scheduler"
 
     @property
     def name(self):
@@ -687,6 +690,31 @@ class Scheduler(object):
 
     # ---- handlers and posting --------------------------------------------
 
+    # ---- names and references (netpycos overrides both) -----------------------
+
+    def _registry(self, kind):
+        """The name table of ``kind`` ("task" or "channel")."""
+        return self._rtasks if kind == "task" else self._rchannels
+
+    def _find_local(self, kind, name):
+        obj = self._registry(kind).get(name)
+        if obj is not None and not (obj.is_alive() if kind == "task" else not obj._closed):
+            return None
+        return obj
+
+    def _locate(self, kind, name, location=None, timeout=None):
+        """``Task.locate``/``Channel.locate`` without networking: only this
+        process has names."""
+        _check_timeout(timeout)
+        if location is not None and location not in self._locations:
+            return None
+        return self._find_local(kind, name)
+
+    def _reduce_ref(self, obj):
+        import pickle
+        raise pickle.PicklingError("%s %r can only be pickled as a network reference: "
+                                   "use pycos.netpycos" % (type(obj).__name__, obj))
+
     def _new_token(self):
         return next(self._tokens)
 
@@ -1008,7 +1036,20 @@ class Scheduler(object):
             self.finish()
 
 
-class Pycos(Scheduler, metaclass=Singleton):
+class _PycosClass(Singleton):
+    """Pycos's metaclass: once netpycos is imported, the scheduler made on
+    first use (``Pycos()``, the first Task...) is the networked one, so a 4.x
+    program that imports ``pycos.netpycos`` and then uses ``pycos`` names gets
+    networking, as it did."""
+
+    def __call__(cls, *args, **kwargs):
+        net = Pycos._networked
+        if net is not None and cls is Pycos and Singleton._memo.get(Pycos) is None:
+            return net(*args, **kwargs)
+        return Singleton.__call__(cls, *args, **kwargs)
+
+
+class Pycos(Scheduler, metaclass=_PycosClass):
     """The per-process scheduler: ``Pycos()`` and ``Pycos.instance()`` return
     the same object, created on first use (first Task, Channel...).  After
     ``finish()``/``terminate()`` the next ``Pycos()`` makes a fresh one.
@@ -1019,8 +1060,12 @@ class Pycos(Scheduler, metaclass=Singleton):
     simulated time for tests; ``backend`` -- reactor backend name.
     """
 
+    #: the networked subclass, once pycos.netpycos is imported
+    _networked = None
+
     def _discard(self):
         Singleton.discard(type(self), self)
+        Singleton.discard(Pycos, self)
 
     def _singleton_check(self, embedded=None, virtual_time=None, backend=None, name=None):
         wanted = {"embedded": embedded, "virtual_time": virtual_time, "backend": backend}

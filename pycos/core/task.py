@@ -518,15 +518,13 @@ class Task(object):
     @staticmethod
     def locate(name, location=None, timeout=None):
         """[y] The task registered as ``name`` (None if there is none).
-        Without networking only this process is searched."""
-        _check_timeout(timeout)
-        sched = Pycos.instance()
-        if location is not None and location not in sched._locations:
-            return None
-        task = sched._rtasks.get(name)
-        if task is not None and task._state == DONE:
-            task = None
-        cur = Pycos.cur_task()
-        if cur is not None and cur._sched is sched:
-            return sched._now_value(cur, task)
-        return task
+        Without networking only this process is searched; with netpycos,
+        ``location`` names the peer to ask, and without it every peer is asked
+        and the first that has the name answers."""
+        return Pycos.instance()._locate("task", name, location, timeout)
+
+    # ---- pickling -------------------------------------------------------------
+
+    def __reduce__(self):
+        # a task travels as a reference (netpycos); the scheduler decides how
+        return self._sched._reduce_ref(self)

@@ -1,0 +1,163 @@
+"""RPS (remote pico service, also RTI): a generator function offered by name.
+
+The owner registers ``RPS(method)``; anyone locates it
+(``rps = yield RPS.locate(name)``) and calls it: ``rtask = yield rps(*args)``
+starts ``method(*args)`` as a task on the owner and returns a reference to
+that task.  The owner sends the task's end back on its own, so ``yield
+rtask.finish()`` gives the return value (or, on failure, the MonitorStatus)
+even when it is asked for long after the task ended; a peer that goes
+offline first makes it a MonitorStatus of type :class:`PeerOffline`.
+``rps.monitor(task)`` makes ``task`` the monitor of every task that later
+calls of this reference start.
+"""
+
+import inspect
+
+from pycos import config
+from pycos.core.log import logger
+from pycos.core.scheduler import Pycos, Scheduler
+from pycos.core.support import Location
+from pycos.core.task import Task
+from pycos.net import refs
+
+__all__ = ["RPS", "RTI"]
+
+
+def _rps_ref(name, stamp, addr, port):
+    node = refs._node
+    if node is not None and stamp == node.stamp_user:
+        rps = node._user._rrps.get(name)
+        if rps is not None and rps._stamp == stamp:
+            return rps
+    r = RPS.__new__(RPS)
+    r._name = name
+    r._method = None
+    r._stamp = stamp
+    r._location = Location(addr, port)
+    r._monitor = None
+    r._closed = False
+    return r
+
+
+class RPS(object):
+    """A generator function offered to peers under ``name`` (default: the
+    function's name).  See the module docstring."""
+
+    def __init__(self, method, name=None):
+        if not inspect.isgeneratorfunction(method):
+            raise TypeError("RPS needs a generator function, not %r" % (method,))
+        self._method = method
+        self._name = name or method.__name__
+        if not isinstance(self._name, str):
+            raise TypeError("RPS name must be a str")
+        self._location = None
+        self._monitor = None
+        self._closed = False
+        sched = Pycos.instance()
+        node = refs._node
+        self._stamp = node.stamp_user if node is not None else 0
+        self._sched = sched
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def location(self):
+        return self._location if self._location is not None else Pycos.instance().location
+
+    def __repr__(self):
+        return "RPS(%s@%s)" % (self._name, self.location)
+
+    def __reduce__(self):
+        loc = self.location
+        if loc is None:
+            import pickle
+            raise pickle.PicklingError("an RPS pickles only under netpycos")
+        return (_rps_ref, (self._name, self._stamp, loc.addr, loc.port))
+
+    def __eq__(self, other):
+        return (isinstance(other, RPS) and self._name == other._name
+                and self.location == other.location and self._stamp == other._stamp)
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __hash__(self):
+        return hash((self._name, self.location))
+
+    # -- the owner's side --------------------------------------------------------------
+
+    def register(self):
+        """Offer the service: ``RPS.locate(name)`` finds it.  0, or -1 when
+        another live RPS has the name (or this is a remote reference)."""
+        if self._location is not None:
+            return -1
+        reg = Pycos.instance()._rrps
+        cur = reg.get(self._name)
+        if cur is not None and cur is not self:
+            return -1
+        self._closed = False
+        reg[self._name] = self
+        return 0
+
+    def unregister(self):
+        if self._location is not None:
+            return -1
+        reg = Pycos.instance()._rrps
+        if reg.get(self._name) is self:
+            del reg[self._name]
+            return 0
+        return -1
+
+    def close(self):
+        """Stop offering the service (unregister)."""
+        self._closed = True
+        self.unregister()
+        return 0
+
+    # -- the caller's side -------------------------------------------------------------
+
+    @staticmethod
+    def locate(name, location=None, timeout=None):
+        """[y] The RPS registered as ``name`` (on ``location``, or the first
+        peer that has it); None on timeout."""
+        return Pycos.instance()._locate("rps", name, location, timeout)
+
+    def monitor(self, task):
+        """Make ``task`` the monitor of the tasks later calls start."""
+        if task is not None and not isinstance(task, Task):
+            logger.warning("RPS.monitor: %r is not a task", task)
+            return -1
+        self._monitor = task
+        return 0
+
+    def __call__(self, *args, **kwargs):
+        """[y] Start the service as a task on its owner; returns the task
+        (a remote reference), or None when it could not be started."""
+        if self._location is None:
+            # a local RPS: just a task
+            cur = Scheduler.cur_task()
+            try:
+                task = Task(self._method, *args, **kwargs)
+            except Exception as e:
+                logger.warning("RPS %s: %s", self._name, e)
+                task = None
+            if task is not None and self._monitor is not None:
+                task.notify(self._monitor)
+            return task if cur is None else cur._sched._now_value(cur, task)
+        node = refs._node
+        if node is None:
+            raise RuntimeError("RPS call: the netpycos scheduler is not running")
+
+        def made(req, rtask):
+            if isinstance(rtask, refs.RemoteTask):
+                rtask._box = refs._Box()
+                node._boxes[req] = rtask
+            return rtask
+        return node._request(self._location, "rps_call",
+                             (self._name, self._stamp, args, kwargs, self._monitor),
+                             config.MsgTimeout, alarm=None, fail=None, on_reply=made)
+
+
+RTI = RPS

@@ -1,0 +1,128 @@
+"""Helpers for the netpycos tests: peer processes and their output.
+
+``Proc`` runs a peer program (Python source, which usually starts with
+``from peerlib import *``) in a real process, collects its output lines on a
+reader thread, and waits for lines by pattern with a deadline -- never by
+sleeping.  ``stop()`` closes the program's stdin (``peerlib.serve`` returns),
+waits for it and fails loudly if it does not end; ``kill()`` is kill -9.
+"""
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+class Proc(object):
+    def __init__(self, code, secret, name="peer", python=None, env=None, args=()):
+        e = dict(os.environ)
+        e["PYTHONPATH"] = os.pathsep.join([HERE, ROOT] + [p for p in [e.get("PYTHONPATH")] if p])
+        e["PYCOS_TEST_SECRET"] = secret
+        e["PYCOS_TEST_NAME"] = name
+        e.update(env or {})
+        self.name = name
+        self.lines = []
+        self._q = queue.Queue()
+        self.proc = subprocess.Popen([python or sys.executable, "-u", "-c", code] + list(args),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=e, cwd=ROOT)
+        self._reader = threading.Thread(target=self._read, name="proc-reader", daemon=True)
+        self._reader.start()
+        self.location = None
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.lines.append(line)
+            self._q.put(line)
+        self._q.put(None)
+
+    def expect(self, pattern, timeout=15):
+        """The first new output line matching ``pattern`` (a regex): its
+        match object.  Fails with the output so far after ``timeout``."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("%s: no line matching %r within %ss; output:\n%s"
+                                     % (self.name, pattern, timeout, self.output()))
+            try:
+                line = self._q.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self._q.put(None)
+                raise AssertionError("%s ended (rc=%s) before a line matching %r; output:\n%s"
+                                     % (self.name, self.proc.wait(), pattern, self.output()))
+            m = rx.search(line)
+            if m:
+                return m
+
+    def ready(self, timeout=20):
+        """Wait for ``READY addr port``; returns the peer's Location."""
+        import pycos
+        m = self.expect(r"^READY (\S+) (\d+)$", timeout)
+        self.location = pycos.Location(m.group(1), int(m.group(2)))
+        return self.location
+
+    def send_line(self, text):
+        self.proc.stdin.write((text + "\n").encode())
+        self.proc.stdin.flush()
+
+    def output(self):
+        return "\n".join(self.lines)
+
+    def stop(self, timeout=15):
+        """Close stdin, wait for a clean exit; returns the exit code."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self._reader.join(5)
+                raise AssertionError("%s did not exit within %ss after stdin closed; output:\n%s"
+                                     % (self.name, timeout, self.output()))
+        else:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        self._reader.join(5)
+        self.proc.stdout.close()
+        return self.proc.returncode
+
+    def kill(self):
+        """kill -9, and reap."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self._reader.join(5)
+        self.proc.stdout.close()
+
+
+def run(gen_fn, *args, timeout=20, **kwargs):
+    """Run a task on the test's scheduler and return its value; a task that
+    raised fails the test with its traceback."""
+    import pycos
+    task = pycos.Task(gen_fn, *args, **kwargs)
+    value = task.value(timeout)
+    assert not task.is_alive(), "task %s did not finish within %ss" % (task, timeout)
+    if isinstance(value, pycos.MonitorStatus) and value.type is not StopIteration:
+        raise AssertionError("task %s failed:\n%s" % (task, value.value))
+    return value
