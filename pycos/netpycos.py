@@ -29,7 +29,7 @@ from pycos.core.log import logger
 from pycos.core.scheduler import Pycos as _CorePycos, Scheduler, _check_timeout
 from pycos.core.support import Location, Singleton, Struct
 from pycos.core.task import Task
-from pycos.net import refs
+from pycos.net import files, refs
 from pycos.net.node import Node, PeerStatus, SysTask
 from pycos.net.refs import PeerOffline, RemoteChannel, RemoteTask  # noqa: F401
 from pycos.net.rps import RPS, RTI
@@ -119,8 +119,8 @@ def _tls_contexts(certfile, keyfile, cafile, ssl_context):
 class Pycos(_CorePycos):
     """The networked scheduler (one per process; ``Pycos()`` returns it).
 
-    ``udp_port`` (default ``config.NetPort``; None disables discovery) for
-    discovery, ``tcp_port`` (default: any free port) for connections,
+    ``udp_port`` (default ``config.NetPort``; 0: no discovery socket, so
+    peers are added with :meth:`peer` only) for discovery, ``tcp_port`` (default: any free port) for connections,
     ``host`` the address to listen on, ``ext_host`` the address peers should
     use (NAT), ``socket_family``, ``ipv4_udp_multicast`` (discover by
     multicast instead of broadcast), ``name`` (default: the host name),
@@ -214,7 +214,7 @@ class Pycos(_CorePycos):
         if max_frame_size is None:
             max_frame_size = config.MaxFrameSize
         tls_server, tls_client = _tls_contexts(certfile, keyfile, cafile, ssl_context)
-        return Struct(udp_port=config.NetPort if udp_port is None else udp_port,
+        return Struct(udp_port=config.NetPort if udp_port is None else (udp_port or None),
                       tcp_port=tcp_port or 0, host=host, ext_host=ext_host, family=family,
                       multicast=bool(multicast), name=name, discover_peers=bool(discover_peers),
                       secret=secret, dest_path=os.path.abspath(dest_path),
@@ -348,6 +348,20 @@ class Pycos(_CorePycos):
             return -1 if task is None else task._sched._now_value(task, -1)
         node._sys._post(node._peer_offline, peer, "closed by close_peer()")
         return 0 if task is None else task._sched._now_value(task, 0)
+
+    def send_file(self, location, file, dir=None, overwrite=False, timeout=config.MsgTimeout):
+        """[y] Send ``file`` to the peer at ``location``, into ``dir`` (relative)
+        under its ``dest_path``.  0 once it is in place (or an identical file
+        -- same size and mtime -- already is); -1 if the peer refuses it (an
+        existing file without ``overwrite``, over its ``max_file_size``, a
+        path that would leave its ``dest_path``) or cannot be reached.  Mode
+        and mtime are kept; the file is streamed, never held in memory."""
+        return files.send_file(self._node, location, file, dir, overwrite, timeout)
+
+    def del_file(self, location, file, dir=None, timeout=None):
+        """[y] Delete ``file`` (its base name) in ``dir`` under the peer's
+        ``dest_path``: 0, or -1 (no such file, or a path outside)."""
+        return files.del_file(self._node, location, file, dir, timeout)
 
     @property
     def ignore_peers(self):

@@ -46,7 +46,7 @@ from pycos.core.scheduler import Scheduler
 from pycos.core.support import Location, MonitorStatus
 from pycos.core.task import Task
 from pycos.io.socket import AsyncSocket
-from pycos.net import refs, wire
+from pycos.net import files, refs, wire
 from pycos.net.peer import Peer, handshake_acceptor
 
 __all__ = ["Node", "PeerStatus"]
@@ -377,9 +377,7 @@ class Node(object):
             user._post(_deliver_batch, mine)
 
     def _on_data(self, peer, payload):
-        if self._files is None:
-            raise wire.ProtocolError("file data without a transfer")
-        self._files.on_data(peer, payload)
+        files._files(self).on_data(peer, payload)
 
     def _on_request(self, peer, req, op, args):
         fn = _OPS.get(op)
@@ -991,7 +989,11 @@ def _op_rps_call(node, peer, req, name, stamp, args, kwargs, monitor):
 _OPS = {"deliver": _op_deliver, "locate": _op_locate, "monitor": _op_monitor,
         "finish": _op_finish, "ch_deliver": _op_ch_deliver, "ch_sub": _op_ch_sub,
         "rps_call": _op_rps_call}
-_SYS_OPS = set()
+_OPS.update(files.OPS)
+# Run on the system thread: file requests (their data arrives there) and
+# deliver (Task.send is thread-safe and keeps the order of the user inbox), so
+# a deliver is acknowledged while user tasks compute.
+_SYS_OPS = set(files.OPS) | {"deliver"}
 
 
 def _ow_throw(node, peer, msg):

@@ -70,7 +70,7 @@ def secret():
 @pytest.fixture
 def net(secret):
     """This process's netpycos scheduler."""
-    return netpycos.Pycos(name="test", udp_port=None, secret=secret, host="127.0.0.1")
+    return netpycos.Pycos(name="test", udp_port=0, secret=secret, host="127.0.0.1")
 
 
 @pytest.fixture

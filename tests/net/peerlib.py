@@ -18,7 +18,7 @@ config.HandshakeTimeout = float(os.environ.get("PYCOS_TEST_HANDSHAKE", "2"))
 
 
 def start(**kw):
-    kw.setdefault("udp_port", None)
+    kw.setdefault("udp_port", 0)
     kw.setdefault("host", "127.0.0.1")
     kw.setdefault("secret", os.environ.get("PYCOS_TEST_SECRET", ""))
     kw.setdefault("name", os.environ.get("PYCOS_TEST_NAME", "peer"))
