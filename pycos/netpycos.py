@@ -145,17 +145,20 @@ class Pycos(_CorePycos):
                            dest_path, max_file_size, cafile, ssl_context, insecure,
                            max_frame_size)
         self._node = None
-        super().__init__(embedded=embedded, virtual_time=virtual_time, backend=backend,
-                         name=s.name)
+        # the sockets first: a port in use is this constructor's error, raised
+        # before any thread starts
+        node = Node(self, s)
+        try:
+            super().__init__(embedded=embedded, virtual_time=virtual_time, backend=backend,
+                             name=s.name)
+        except BaseException:
+            node.discard()
+            raise
         Singleton._memo[_CorePycos] = self
         self._rtasks = _Registry(self, "task")
         self._rchannels = _Registry(self, "channel")
         self._rrps = _Registry(self, "rps")
-        try:
-            node = Node(self, s)
-        except BaseException:
-            _CorePycos.terminate(self)
-            raise
+        node.start()
         self._node = node
         self._location = node._location
         self._locations = [node._location]

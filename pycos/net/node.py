@@ -217,18 +217,30 @@ class Node(object):
                 self._usock = self._udp_socket(s)
             except OSError as e:
                 logger.warning("netpycos: no discovery (UDP port %s: %s)", s.udp_port, e)
+        self._raw_lsock = lsock
+        self._sys = None
+        self._stamps = {}
+
+    def discard(self):
+        """Undo the constructor (start() was not called)."""
+        self._raw_lsock.close()
+        if self._usock is not None:
+            self._usock.close()
+
+    def start(self):
+        """Start the system scheduler and the node's tasks (once the user
+        scheduler runs)."""
         self._sys = _SysScheduler(name="netpycos-sys")
         # the system scheduler stops after the user's, from Node.close (its
         # own exit hook would run first and cut the goodbyes short)
         atexit.unregister(self._sys._at_interpreter_exit)
-        self._stamps = {}
-        self.stamp_user = self._new_stamp(user)
+        self.stamp_user = self._new_stamp(self._user)
         self.stamp_sys = self._new_stamp(self._sys)
         if self._tls_server is not None:
-            self._lsock = AsyncSocket(lsock, ssl_context=self._tls_server,
+            self._lsock = AsyncSocket(self._raw_lsock, ssl_context=self._tls_server,
                                       handshake_timeout=config.HandshakeTimeout)
         else:
-            self._lsock = AsyncSocket(lsock)
+            self._lsock = AsyncSocket(self._raw_lsock)
         refs._node = self
         self._sys_task(self._listen)
         if self._usock is not None:

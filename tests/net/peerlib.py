@@ -1,9 +1,10 @@
 """Imported by the peer programs the netpycos tests start (real processes).
 
 ``start(**kw)`` makes the process's netpycos scheduler with the test's secret
-(from the environment) and fast liveness settings, prints ``READY addr port``
-for the parent, and returns it; ``serve()`` keeps the process up until the
-parent closes its stdin (then terminates the scheduler).
+(from the environment) and fast liveness settings; ``serve()`` (or
+``ready()``) prints ``READY addr port`` for the parent once the tasks made
+so far have started, and ``serve()`` keeps the process up until the parent
+closes its stdin (then terminates the scheduler).
 """
 import os
 import sys
@@ -17,14 +18,33 @@ config.PeerReconnectPeriod = float(os.environ.get("PYCOS_TEST_RECONNECT", "2"))
 config.HandshakeTimeout = float(os.environ.get("PYCOS_TEST_HANDSHAKE", "2"))
 
 
+_sched = []
+_said = []
+
+
 def start(**kw):
+    """The netpycos scheduler of this peer program (not announced yet: the
+    program creates its tasks, then calls serve(), or ready() first)."""
     kw.setdefault("udp_port", 0)
     kw.setdefault("host", "127.0.0.1")
     kw.setdefault("secret", os.environ.get("PYCOS_TEST_SECRET", ""))
     kw.setdefault("name", os.environ.get("PYCOS_TEST_NAME", "peer"))
     sched = pycos.Pycos(**kw)
-    say("READY", sched.location.addr, sched.location.port)
+    _sched.append(sched)
     return sched
+
+
+def ready():
+    """Print ``READY addr port`` once every task made so far has taken its
+    first step (so the names they register at once are registered)."""
+    if _said:
+        return
+    def barrier(task=None):
+        yield task.sleep(0.001)
+    pycos.Task(barrier).value()
+    loc = _sched[0].location
+    say("READY", loc.addr, loc.port)
+    _said.append(True)
 
 
 def say(*words):
@@ -32,7 +52,9 @@ def say(*words):
 
 
 def serve():
-    """Wait until the parent closes stdin, then stop (tasks still waiting
-    for messages are closed, as a server's are at shutdown)."""
+    """Announce readiness, wait until the parent closes stdin, then stop
+    (tasks still waiting for messages are closed, as a server's are at
+    shutdown)."""
+    ready()
     sys.stdin.read()
     pycos.Pycos().terminate()

@@ -43,6 +43,7 @@ def go(task=None):
     r = yield sched.peer(loc)
     say("PEERED", r, round(time.monotonic() - t0, 3))
 import time
+ready()
 sys.stdin.readline()
 pycos.Task(go)
 serve()
