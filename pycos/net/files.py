@@ -201,7 +201,7 @@ def send_file(node, location, file, dir=None, overwrite=False, timeout=None):
                                 + head + chunk):
                 return -1
             sent += len(chunk)
-            if peer.outbytes > config.PeerHighWater:
+            if peer.queued() > config.PeerHighWater:
                 ok = yield _drained(node, peer, task, timeout)
                 if not ok:
                     return -1
@@ -227,7 +227,7 @@ def _drained(node, peer, task, timeout):
 
 
 def _add_drained(peer, wake):
-    if peer.gone or peer.outbytes < config.PeerHighWater:
+    if peer.gone or peer.queued() < config.PeerHighWater:
         wake()
     else:
         peer.drained.append(wake)

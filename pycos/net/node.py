@@ -648,14 +648,17 @@ class Node(object):
         if timeout is not None and timeout <= 0:
             return sched._now_value(task, None)
 
-        def cancel(t, why, entry=[None]):
-            try:
-                box.waiters.remove(entry[0])
-            except ValueError:
-                pass
+        mine = []
+
+        def cancel(t, why):
+            for entry in mine:
+                try:
+                    box.waiters.remove(entry)
+                except ValueError:
+                    pass
         r = sched._park(task, timeout, None, cancel)
         entry = (sched, task, task._wid)
-        cancel.__defaults__[0][0] = entry
+        mine.append(entry)
         box.waiters.append(entry)
         if box.done:          # set meanwhile by the system thread
             self._box_set_one(entry, box.value)

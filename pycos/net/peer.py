@@ -132,7 +132,6 @@ class Peer(object):
         self.name = name
         self.proto = min(node._proto, 5)   # until the handshake says what the peer has
         self.out = []                      # frames (bytes) waiting for the writer
-        self.outbytes = 0
         self.conn = None                   # the authenticated AsyncSocket
         self.conn_ours = False             # we initiated self.conn
         self.connecting = False
@@ -158,11 +157,15 @@ class Peer(object):
         if self.gone:
             return False
         self.out.append(data)
-        self.outbytes += len(data)
         if self.idle:
             self.idle = False
             self.node._sys._post(self._wake)
         return True
+
+    def queued(self):
+        """Bytes waiting for the writer (any thread; a snapshot).  Counted,
+        not kept in a counter: enqueuers run on several threads."""
+        return sum(map(len, list(self.out)))
 
     def send_obj(self, obj):
         """Pickle ``obj`` (here, in the caller's thread: a pickling error is
@@ -216,7 +219,6 @@ class Peer(object):
                     break
             batch = out[:n]
             del out[:n]
-            self.outbytes -= size
             conn = self.conn
             data = batch[0] if n == 1 else b"".join(batch)
             try:
@@ -224,7 +226,7 @@ class Peer(object):
                 yield conn.sendall(data)
             except (OSError, socket.timeout) as e:
                 self._lost(conn, "write failed: %s" % (e,))
-            if self.drained and self.outbytes < config.PeerHighWater:
+            if self.drained and self.queued() < config.PeerHighWater:
                 self._notify_drained()
         self._notify_drained()
 
@@ -354,7 +356,6 @@ class Peer(object):
         self.gone = True
         conn, self.conn = self.conn, None
         self.out = []
-        self.outbytes = 0
         if conn is not None:
             conn.close()
         self._wake()

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 class Proc(object):
-    def __init__(self, code, secret, name="peer", python=None, env=None, args=()):
+    def __init__(self, code, secret, name="peer", python=None, env=None, args=(), host=None):
         e = dict(os.environ)
         e["PYTHONPATH"] = os.pathsep.join([HERE, ROOT] + [p for p in [e.get("PYTHONPATH")] if p])
         e["PYCOS_TEST_SECRET"] = secret
@@ -29,9 +29,13 @@ class Proc(object):
         self.name = name
         self.lines = []
         self._q = queue.Queue()
-        self.proc = subprocess.Popen([python or sys.executable, "-u", "-c", code] + list(args),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=e, cwd=ROOT)
+        argv = [python or sys.executable, "-u", "-c", code] + list(args)
+        kw = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                  env=e, cwd=ROOT)
+        # host: a netns.Host -- the program runs inside that host's network
+        # namespace (the cluster also kills and reaps it when it is closed)
+        self.proc = host.popen(argv, **kw) if host is not None else subprocess.Popen(argv, **kw)
+        self.host = host
         self._reader = threading.Thread(target=self._read, name="proc-reader", daemon=True)
         self._reader.start()
         self.location = None

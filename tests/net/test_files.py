@@ -99,7 +99,7 @@ def test_send_big_file_with_back_pressure(net, spawn, tmp_path):
         while True:
             peer = net._node._peers.get(loc)
             if peer is not None:
-                peak[0] = max(peak[0], peer.outbytes)
+                peak[0] = max(peak[0], peer.queued())
             yield task.sleep(0.005)
 
     def client(task=None):
