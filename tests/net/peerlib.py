@@ -42,7 +42,7 @@ def ready():
     def barrier(task=None):
         yield task.sleep(0.001)
     pycos.Task(barrier).value()
-    loc = _sched[0].location
+    loc = pycos.Pycos().location
     say("READY", loc.addr, loc.port)
     _said.append(True)
 
