@@ -254,9 +254,9 @@ class Peer(object):
             if self.gone:
                 return False
             if r == "refused" and not self.online:
-                # nobody listens there: a peer we never reached is not worth
-                # PeerReconnectPeriod of retries (one that was online may be
-                # restarting, so it gets them)
+                # nobody listens there, or not one of ours: a peer we never
+                # reached is not worth PeerReconnectPeriod of retries (one
+                # that was online may be restarting, so it gets them)
                 refused += 1
                 if refused >= 3:
                     return False
@@ -287,6 +287,12 @@ class Peer(object):
             hello, verdict = yield handshake_initiator(node, sock, sched)
         except ConnectionRefusedError:
             sock.close()
+            return "refused"
+        except wire.ProtocolError as e:
+            # it answered, but it is not one of ours (another secret, not
+            # pycos): retrying will not change that
+            sock.close()
+            node._log_once("connect %s: %s" % (loc, e))
             return "refused"
         except (OSError, socket.timeout, wire.ProtocolError, ValueError) as e:
             sock.close()

@@ -12,7 +12,6 @@ import threading
 
 import pytest
 
-import pycos
 import pycos.netpycos as netpycos
 from pycos import config
 from pycos.core.scheduler import Pycos as CorePycos
