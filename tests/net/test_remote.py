@@ -384,3 +384,36 @@ def test_unreachable_peer_fails_fast(net):
         assert t is None
         return time.monotonic() - start
     assert run(client) < 5
+
+
+def _has_ipv6():
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6(), reason="no IPv6 loopback on this machine")
+def test_ipv6_peers(secret, spawn):
+    netpycos.Pycos(name="v6", udp_port=0, secret=secret, host="::1")
+    p = spawn("""
+from peerlib import *
+sched = start(host="::1")
+def echo(task=None):
+    task.register("echo")
+    who, m = yield task.receive()
+    who.send(m)
+pycos.Task(echo)
+serve()
+""")
+    loc = p.ready()
+    assert loc.addr == "::1"
+
+    def client(task=None):
+        e = yield pycos.Task.locate("echo", loc, timeout=10)
+        e.send((task, "over v6"))
+        return (yield task.receive(timeout=10))
+    assert run(client) == "over v6"
