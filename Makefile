@@ -23,7 +23,7 @@ BACKENDS ?= epoll poll
 # Demo programs `make demo` runs in turn; add yours here.
 DEMOS    := examples/reactor_demo.py examples/sleepers.py examples/client_server.py \
             examples/channel_subscribers.py examples/hot_swap.py examples/embedded_loop.py \
-            examples/udp_many.py
+            examples/udp_many.py examples/net_demo.py
 # Extra arguments: make pytest PYTEST_ARGS='-x tests/reactor'
 PYTEST_ARGS ?=
 CTEST_ARGS  ?=
