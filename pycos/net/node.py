@@ -34,6 +34,7 @@ by an RPS call.
 
 import atexit
 import itertools
+import os
 import random
 import socket
 import threading
@@ -158,6 +159,38 @@ def _numeric(addr):
         except (OSError, ValueError):
             pass
     return False
+
+
+def _subnet_broadcast(addr):
+    """The broadcast address of the interface that has IPv4 ``addr``
+    (Linux ioctls; None where they are missing or nothing matches)."""
+    try:
+        import fcntl
+        import struct
+    except ImportError:
+        return None
+    try:
+        names = [n for _, n in socket.if_nameindex()]
+    except (AttributeError, OSError):          # PyPy has no if_nameindex
+        try:
+            names = os.listdir("/sys/class/net")
+        except OSError:
+            return None
+    siocgifaddr, siocgifbrdaddr = 0x8915, 0x8919
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for name in names:
+            req = struct.pack("256s", name.encode()[:15])
+            try:
+                if socket.inet_ntoa(fcntl.ioctl(probe.fileno(), siocgifaddr, req)[20:24]) != addr:
+                    continue
+                bcast = socket.inet_ntoa(fcntl.ioctl(probe.fileno(), siocgifbrdaddr, req)[20:24])
+            except OSError:
+                continue
+            return bcast if bcast != "0.0.0.0" else None
+    finally:
+        probe.close()
+    return None
 
 
 class Node(object):
@@ -772,7 +805,10 @@ class Node(object):
             else:
                 u.bind(("", s.udp_port))
                 u.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-                self._bcast = [("<broadcast>", s.udp_port)]
+                # the broadcast address of host's own network: '<broadcast>'
+                # (255.255.255.255) follows the routing table, so it fails
+                # without a default route, or leaves by another interface
+                self._bcast = [(_subnet_broadcast(s.host) or "<broadcast>", s.udp_port)]
         except OSError:
             u.close()
             raise

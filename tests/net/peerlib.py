@@ -8,6 +8,7 @@ closes its stdin (then terminates the scheduler).
 """
 import os
 import sys
+import threading
 
 import pycos.netpycos as pycos
 from pycos import config
@@ -47,8 +48,15 @@ def ready():
     _said.append(True)
 
 
+_out = threading.Lock()
+
+
 def say(*words):
-    print(*words, flush=True)
+    """One whole output line (tasks of both schedulers print)."""
+    line = " ".join(map(str, words)) + "\n"
+    with _out:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def serve():
