@@ -377,7 +377,10 @@ class Node(object):
             if sched is not None:
                 task = sched._tasks.get(msg[1])
                 if task is not None:
-                    self._sendq.append((task, msg[3]))
+                    m = msg[3]
+                    if self._rmonitors and type(m) is MonitorStatus:
+                        self._monitor_done(m)     # that task's end is known now
+                    self._sendq.append((task, m))
             return
         self._flush_sends()
         if kind == "q":
@@ -645,8 +648,16 @@ class Node(object):
             self._rmonitors.setdefault(loc, {})[(rtask, monitor)] = None
         if Scheduler.cur_task() is None:
             return self._one_way(loc, ("q", 0, "monitor", (rtask._id, rtask._stamp, monitor)))
+        key = (rtask, monitor)
+
+        def answered(req, rc):
+            if rc != 0:         # not monitoring after all: no PeerOffline status later
+                mons = self._rmonitors.get(loc)
+                if mons:
+                    mons.pop(key, None)
+            return rc
         return self._request(loc, "monitor", (rtask._id, rtask._stamp, monitor),
-                             config.MsgTimeout, alarm=-1, fail=-1)
+                             config.MsgTimeout, alarm=-1, fail=-1, on_reply=answered)
 
     def _monitor_done(self, status):
         """A MonitorStatus for a local task came from a remote task: forget the

@@ -172,6 +172,8 @@ serve()
         w2.send("fail")
         st = yield task.receive(timeout=10)
         assert st.info == w2 and st.type is ValueError and "asked to fail" in st.value
+        # both ends are known: nothing is left to report if the peer dies later
+        assert not net._node._rmonitors.get(loc)
         # finish() of a remote task that has ended and is gone: None, no hang
         r = yield w1.finish(timeout=5)
         return r
