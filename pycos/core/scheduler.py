@@ -228,6 +228,7 @@ class Scheduler(object):
         self._ready = deque()
         self._woken = 0                # tasks the last events put ahead of the backlog
         self._inbox = deque()
+        self._round_end = {}           # key -> fn(): run once before this round polls
         self._sleeping = False
         self._quit = False
         self._stopped = False
@@ -341,6 +342,8 @@ class Scheduler(object):
             self._drain_inbox()
         if ready:
             self._run_ready()
+        if self._round_end:
+            self._run_round_end()
         loop = self.loop
         if ready or inbox or self._quit or worked:
             events = loop.poll_flat(0)
@@ -377,6 +380,22 @@ class Scheduler(object):
                 if woken > 0:
                     ready.rotate(woken)
                     self._woken = woken
+
+    def _at_round_end(self, key, fn):
+        """Loop thread: run ``fn()`` once when this round's tasks have
+        stepped, before the scheduler polls (one call per ``key`` however
+        often it is asked for).  netpycos writes the frames a round queued
+        this way: together, from the thread that queued them."""
+        self._round_end[key] = fn
+
+    def _run_round_end(self):
+        hooks = self._round_end
+        self._round_end = {}
+        for fn in hooks.values():
+            try:
+                fn()
+            except Exception:
+                logger.error("pycos: round-end call %r failed\n%s", fn, traceback.format_exc())
 
     def _drain_inbox(self):
         pop = self._inbox.popleft
@@ -841,7 +860,7 @@ class Scheduler(object):
         """Seconds until :meth:`run_once` must be called again: 0.0 when
         tasks are ready or calls are posted, the time to the next timer,
         or None when only an event on :meth:`fileno` can create work."""
-        if self._ready or self._inbox or self._quit:
+        if self._ready or self._inbox or self._quit or self._round_end:
             return 0.0
         deadline = self.loop.next_deadline()
         if deadline is None:
@@ -1006,6 +1025,8 @@ class Scheduler(object):
             self._stopped = True
             # posted calls that arrived meanwhile: run what is harmless
             for _ in range(3):
+                if self._round_end:
+                    self._run_round_end()
                 if not self._inbox:
                     break
                 self._drain_inbox()

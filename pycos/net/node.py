@@ -415,6 +415,11 @@ class Node(object):
         if not q:
             return
         self._sendq = []
+        sys = self._sys
+        if sys._round_end:
+            # the replies this read produced go out before the user thread
+            # is woken: it would take the interpreter lock from this one
+            sys._run_round_end()
         user = self._user
         mine = [tm for tm in q if tm[0]._sched is user]
         if len(mine) != len(q):
@@ -979,6 +984,9 @@ def _op_deliver(node, peer, req, tid, stamp, msg):
         return -1
     if isinstance(msg, MonitorStatus):
         node._monitor_done(msg)
+    if task._sched is node._user:
+        node._sendq.append((task, msg))      # posted with the read's others (_flush_sends)
+        return 1
     return 1 if task.send(msg) == 0 else -1
 
 

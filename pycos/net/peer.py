@@ -3,9 +3,22 @@
 A :class:`Peer` stands for another scheduler (a :class:`Location`).  It owns
 at most one authenticated connection and a FIFO queue of frames waiting to be
 written; everything that wants to reach the peer appends to that queue, from
-any thread, and the peer's *writer* task (a system task) sends whatever has
-piled up in one write.  Batching is what makes a stream of small messages
-cheap: one ``sendall`` carries every frame queued since the last one.
+any thread, and whatever has piled up goes out in one write.  Batching is
+what makes a stream of small messages cheap: one ``send`` carries every frame
+queued since the last one.
+
+Who writes: when the connection is idle, a frame queued by a scheduler's
+thread is written by that same thread at the end of its scheduler's round
+(:meth:`Peer._flush`, a round-end hook), so a request leaves without waking
+the system scheduler -- a thread crossing saved on every round trip, and the
+round's frames still go out together.  Everything else -- connecting, a write
+that would block, TLS, frames queued from plain threads -- is the *writer*
+task's (a system task): it sends what is queued with ``sendall``.  The two
+never write at once: ``Peer.lock`` is held while either takes frames off the
+queue, by the round-end write for its whole (non-blocking) ``send``, and
+around closing the socket; the writer takes frames only after marking the
+connection busy (``idle`` false), and the round-end write sends only while
+it is idle.  So the bytes on the wire are in queue order.
 
 The connection is opened on demand by the writer, or arrives from the peer
 (the node's listener hands it over).  If both sides connect at once, the
@@ -25,9 +38,11 @@ scheduler.
 
 import random
 import socket
+import threading
 
 from pycos import config
 from pycos.core.log import logger
+from pycos.core.scheduler import _sched_of_thread, _get_ident
 from pycos.core.support import Location
 from pycos.io.socket import AsyncSocket
 from pycos.net import wire
@@ -36,6 +51,7 @@ __all__ = ["Peer", "handshake_initiator", "handshake_acceptor"]
 
 #: largest write the writer makes at once
 _BATCH = 256 * 1024
+_DIRECT_FRAMES = 16      # more queued in one round: a stream, for the writer
 #: largest read the reader asks for
 _READ = 256 * 1024
 
@@ -138,7 +154,8 @@ class Peer(object):
         self.online = False                # announced Online to the status tasks
         self.gone = False                  # offline: the node has dropped this peer
         self.want = False                  # keep (re)connecting even with nothing queued
-        self.idle = False
+        self.idle = False                  # the writer waits: nothing in flight
+        self.lock = threading.Lock()       # see the module docstring
         self.writer = None
         self.last_rx = 0.0
         self.drained = []                  # tasks waiting for the queue to go low (files)
@@ -158,9 +175,42 @@ class Peer(object):
             return False
         self.out.append(data)
         if self.idle:
-            self.idle = False
-            self.node._sys._post(self._wake)
+            sched = _sched_of_thread(_get_ident())
+            if sched is not None and len(self.out) <= _DIRECT_FRAMES:
+                sched._at_round_end(self, self._flush)
+            else:
+                # a plain thread's, or a stream: the writer's, starting now
+                # so that its sends overlap with this thread's work
+                self.idle = False
+                self.node._sys._post(self._wake)
         return True
+
+    def _flush(self):
+        """Round-end hook of the scheduler whose thread queued frames: write
+        them now if the connection is idle; what does not go out at once
+        (or needs connecting, or TLS) is left to the writer."""
+        with self.lock:
+            out = self.out
+            if not self.idle or not out:
+                return
+            conn = self.conn
+            n = len(out)
+            if conn is None or conn._tls_cfg is not None or n > _DIRECT_FRAMES:
+                self.idle = False
+                self.node._sys._post(self._wake)
+                return
+            data = out[0] if n == 1 else b"".join(out[:n])
+            del out[:n]
+            try:
+                sent = conn._sock.send(data)
+            except OSError:              # would block, or broken: the writer's business
+                sent = 0
+            if sent < len(data):
+                out.insert(0, data[sent:])
+                self.idle = False
+                self.node._sys._post(self._wake)
+            elif self.drained:
+                self.node._sys._post(self._wake)
 
     def queued(self):
         """Bytes waiting for the writer (any thread; a snapshot).  Counted,
@@ -199,26 +249,30 @@ class Peer(object):
                                        % config.PeerReconnectPeriod)
                     return
                 continue
-            out = self.out
-            if not out:
+            batch = None
+            with self.lock:
+                out = self.out
+                if out:
+                    self.idle = False
+                    n = 0
+                    size = 0
+                    for chunk in out:
+                        n += 1
+                        size += len(chunk)
+                        if size >= _BATCH:
+                            break
+                    batch = out[:n]
+                    del out[:n]
+                else:
+                    self.idle = True
+            if batch is None:
                 if self.closing:
                     self.close(graceful=False)
                     return
                 self._notify_drained()
-                self.idle = True
-                if not self.out:
+                if self.idle and not self.out:
                     yield task.suspend()
-                self.idle = False
                 continue
-            n = 0
-            size = 0
-            for chunk in out:
-                n += 1
-                size += len(chunk)
-                if size >= _BATCH:
-                    break
-            batch = out[:n]
-            del out[:n]
             conn = self.conn
             data = batch[0] if n == 1 else b"".join(batch)
             try:
@@ -332,7 +386,8 @@ class Peer(object):
         self.proto = wire.pickle_protocol(node._proto, hello.proto)
         self.last_rx = node._sys.now()
         if old is not None:
-            old.close()
+            with self.lock:
+                old.close()
         node._sys_task(self._read_loop, sock)
         if not self.online:
             self.online = True
@@ -344,8 +399,9 @@ class Peer(object):
             sock.close()
             return
         logger.debug("connection to %s lost: %s", self.location, why)
-        self.conn = None
-        sock.close()
+        with self.lock:                  # not while a round-end write uses it
+            self.conn = None
+            sock.close()
         if not self.gone and not self.node._closing:
             self.want = True         # re-establish it, or declare the peer offline
             self._wake()
@@ -360,10 +416,11 @@ class Peer(object):
             self._wake()
             return
         self.gone = True
-        conn, self.conn = self.conn, None
-        self.out = []
-        if conn is not None:
-            conn.close()
+        with self.lock:
+            conn, self.conn = self.conn, None
+            self.out = []
+            if conn is not None:
+                conn.close()
         self._wake()
         self._closed()
 

@@ -142,3 +142,33 @@ def check_interleaving(plan):
         assert by_sender[k] == list(range(len(pattern)))
     assert sched.join(timeout=10)
     sched.finish()
+
+
+def test_round_end_calls_run_once_per_key_before_the_scheduler_sleeps(sched):
+    """Scheduler._at_round_end (netpycos writes a round's frames with it):
+    asked for many times in a round, a key's call runs once, after the
+    round's tasks stepped; asked for from a posted call, it still runs
+    before the scheduler waits for events (nothing else would wake it)."""
+    calls = []
+    done = threading.Event()
+
+    def hook(tag):
+        calls.append(tag)
+
+    def asker(task=None):
+        for i in range(5):
+            sched._at_round_end("k", lambda i=i: (hook(("task", i)), done.set()))
+        calls.append("stepped")
+        yield task.sleep(0)
+
+    Task(asker)
+    assert done.wait(10)
+    assert calls == ["stepped", ("task", 4)]
+    done.clear()
+    del calls[:]
+
+    def from_post():
+        sched._at_round_end("p", lambda: (hook("posted"), done.set()))
+    assert sched._post(from_post)
+    assert done.wait(10)
+    assert calls == ["posted"]

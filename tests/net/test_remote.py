@@ -60,6 +60,84 @@ def test_ordered_messages_and_deliver(net, spawn):
     assert run(client) == -1
 
 
+COLLECT = """
+from peerlib import *
+sched = start()
+def collect(task=None):
+    task.register("collect")
+    seen, bad = {}, []
+    while True:
+        msg = yield task.receive()
+        if msg[0] == "check":
+            msg[1].send((seen, bad))
+            continue
+        src, i = msg[:2]
+        if i != seen.get(src, 0):
+            bad.append((src, i, seen.get(src, 0)))
+        seen[src] = i + 1
+pycos.Task(collect)
+serve()
+"""
+
+
+def test_order_kept_across_writers(net, spawn):
+    """Frames queued by a task (written at its round's end, or by the writer
+    when a round queues many), by a plain thread (always the writer) and as
+    deliver requests, interleaved: each sender's messages arrive complete
+    and in order."""
+    import random
+    import threading
+    p = spawn(COLLECT, name="collect")
+    loc = p.ready()
+    seed = random.randrange(1 << 30)
+    rnd = random.Random(seed)
+    bursts = [rnd.randint(1, 40) for _ in range(300)]
+    big = b"x" * 300000
+
+    def client(task=None):
+        sink = yield pycos.Task.locate("collect", loc, timeout=10)
+        # a small send buffer: the writer's sendall often has to wait for
+        # room, the case where another thread must not write meanwhile
+        import socket
+        conn = net._node._peers[loc].conn
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        thread_done = threading.Event()
+
+        def plain():
+            for i in range(3000):
+                assert sink.send(("thread", i)) == 0
+            thread_done.set()
+        th = threading.Thread(target=plain)
+        th.start()
+        i = d = 0
+        for _ in range(20):
+            # a frame that cannot go out at once, then single frames, each
+            # in a round of its own: they must wait behind it
+            assert sink.send(("task", i, big)) == 0
+            i += 1
+            for _ in range(4):
+                yield task.sleep(0)
+                assert sink.send(("task", i)) == 0
+                i += 1
+        for k, n in enumerate(bursts):
+            for _ in range(n):
+                assert sink.send(("task", i)) == 0
+                i += 1
+            if k % 10 == 0:
+                assert (yield sink.deliver(("deliver", d), timeout=10)) == 1
+                d += 1
+            else:
+                yield task.sleep(0)
+        th.join()
+        assert thread_done.is_set()
+        sink.send(("check", task))
+        seen, bad = yield task.receive(timeout=10)
+        return seen, bad, i, d
+    seen, bad, i, d = run(client)
+    assert bad == [], "seed %d" % seed
+    assert seen == {"task": i, "thread": 3000, "deliver": d}, "seed %d" % seed
+
+
 def test_references_travel_and_come_home(net, spawn):
     """A local task sent to a peer and back is the same object again; a
     reference to a task carries name, id and location."""
