@@ -11,7 +11,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAIRS = [("net_echo_server.py", "net_echo_client.py"),
-         ("net_rps_server.py", "net_rps_client.py")]
+         ("net_rps_server.py", "net_rps_client.py"),
+         ("net_channel_server.py", "net_channel_client.py"),
+         ("net_files_server.py", "net_files_client.py")]
 
 
 def run_pair(server, client):

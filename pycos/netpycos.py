@@ -311,6 +311,10 @@ class Pycos(_CorePycos):
             rc = -1
         else:
             port = udp_port or node._udp_port or config.NetPort
+            if node._loopback and node._family == socket.AF_INET and _loopback(addr):
+                # loopback schedulers' discovery sockets are bound to the
+                # loopback multicast group: they hear no unicast datagram
+                addr = config.IPV4_MULTICAST_GROUP
             self._node._sys._post(node.announce, [(addr, port)])
             rc = 0
         return rc if task is None else task._sched._now_value(task, rc)

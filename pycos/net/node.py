@@ -836,16 +836,32 @@ class Node(object):
                                   self._udp_port or 0, self._name)
 
     def announce(self, dests=None):
-        """Send our announcement (system thread)."""
+        """Send our announcement (system thread).  Without a discovery socket
+        (udp_port=0) only to explicit ``dests`` (peer("host")), from a
+        throwaway socket."""
         u = self._usock
-        if u is None or self._closing:
+        if self._closing or (u is None and not dests):
             return
         data = self._announcement()
-        for dest in dests or self._bcast:
-            try:
-                u.sock.sendto(data, dest)
-            except OSError as e:
-                logger.debug("netpycos: announce to %s failed: %s", dest, e)
+        sock = u.sock if u is not None else self._oneshot_udp()
+        try:
+            for dest in dests or self._bcast:
+                try:
+                    sock.sendto(data, dest)
+                except OSError as e:
+                    logger.debug("netpycos: announce to %s failed: %s", dest, e)
+        finally:
+            if u is None:
+                sock.close()
+
+    def _oneshot_udp(self):
+        sock = socket.socket(self._family, socket.SOCK_DGRAM)
+        if self._loopback and self._family == socket.AF_INET:
+            # the loopback group (see _udp_socket): on lo, never beyond the host
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
+                            socket.inet_aton("127.0.0.1"))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
+        return sock
 
     def _relay(self, datagram):
         u = self._usock

@@ -322,6 +322,22 @@ def test_two_secrets_on_one_bridge_never_peer(multi):
     """F2: two clusters (secrets S1, S2), two hosts each, same UDP port, one
     bridge: each cluster completes, and after three more discovery intervals
     no host has ever seen a host of the other cluster."""
+    _two_secrets(multi)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(1800)
+def test_two_secrets_on_one_bridge_never_peer_soak(multi):
+    """F2 in full: 100 runs, 0 cross-cluster peerings."""
+    for run in range(100):
+        _two_secrets(multi)
+        errors = multi.close()
+        assert not errors, "\n".join(errors)
+        multi.clusters = []
+    print("F2 soak: 100 runs, 0 cross-cluster peerings")
+
+
+def _two_secrets(multi):
     c = multi.cluster(4)
     s1, s2 = secrets.token_hex(16), secrets.token_hex(16)
     groups = [(c.hosts[:2], s1), (c.hosts[2:], s2)]
