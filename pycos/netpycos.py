@@ -284,7 +284,9 @@ class Pycos(_CorePycos):
         """[y] Add a peer: a Location (connect now; 0 once it is online, -1
         if it cannot be reached within MsgTimeout) or a host name/address
         (ask it to connect to us by a discovery datagram; 0).  ``relay``: the
-        peer repeats our announcement on its own network.  ``stream_send``
+        peer repeats our announcement on its own network once it is online,
+        and again each time we announce (``config.DiscoveryInterval``), so
+        hosts that start later there find us too.  ``stream_send``
         is accepted for compatibility: every peer keeps one connection."""
         node = self._node
         task = Scheduler.cur_task()
@@ -295,8 +297,9 @@ class Pycos(_CorePycos):
             if p is None:
                 return -1 if task is None else task._sched._now_value(task, -1)
             if relay:
-                p.relay = True
-                node._relay_to(p)
+                p.relay = True           # relayed when online, then every announcement
+                if p.online:
+                    node._relay_to(p)
             if p.online:
                 return 0 if task is None else task._sched._now_value(task, 0)
             p.want = True
@@ -311,6 +314,8 @@ class Pycos(_CorePycos):
             rc = -1
         else:
             port = udp_port or node._udp_port or config.NetPort
+            if relay:                    # asked once it has connected (Node._peer_online)
+                node._relay_addrs.add(addr)
             if node._loopback and node._family == socket.AF_INET and _loopback(addr):
                 # loopback schedulers' discovery sockets are bound to the
                 # loopback multicast group: they hear no unicast datagram

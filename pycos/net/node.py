@@ -216,6 +216,7 @@ class Node(object):
         self._watches = {}               # (kind, name) -> [(peer, req)]
         self._sendq = []                 # (task, msg) read, not yet posted
         self._status_tasks = []
+        self._relay_addrs = set()         # peer(host, relay=True) not yet online
         self._rmonitors = {}             # Location -> {(remote task, monitor): None}
         self._boxes = {}                 # req -> RemoteTask (results of RPS calls)
         self._handshakes = 0
@@ -324,6 +325,11 @@ class Node(object):
         for t in list(self._status_tasks):
             if t.send(status) < 0:
                 self._status_tasks.remove(t)
+        if self._relay_addrs and peer.location.addr in self._relay_addrs:
+            self._relay_addrs.discard(peer.location.addr)
+            peer.relay = True
+        if peer.relay:
+            self._relay_to(peer)
         for req, w in list(self._pending.items()):
             if w.kind == "locate":      # location-less locates still waiting: ask it too
                 self._ask_locate(peer, w)
@@ -883,6 +889,9 @@ class Node(object):
         behind a link that was down -- find us without help."""
         while not self._closing:
             self.announce()
+            for peer in list(self._peers.values()):
+                if peer.relay and peer.online:
+                    self._relay_to(peer)
             interval = config.DiscoveryInterval
             if not interval or interval <= 0:
                 break

@@ -270,7 +270,8 @@ def act(task=None):
         rc = yield sched.peer(pycos.Location(a, int(p)), relay=E.get("D_RELAY") == "1")
         say("PEER", rc)
     if E.get("D_PEER_HOST"):
-        rc = yield sched.peer(E["D_PEER_HOST"], udp_port=int(E["D_UDP"]))
+        rc = yield sched.peer(E["D_PEER_HOST"], udp_port=int(E["D_UDP"]),
+                              relay=E.get("D_RELAY") == "1")
         say("PEER-HOST", rc)
     if E.get("D_ASK"):      # once the peer called D_ASK is online, ask its task
         loc = yield sched.locate(E["D_ASK"], timeout=15)
@@ -365,9 +366,11 @@ def test_peer_by_address_across_hosts(nets):
     _online(pa, b.addr, name="B")
 
 
-def test_relay_announces_on_the_peers_subnet(nets):
+@pytest.mark.parametrize("how", ["location", "host"])
+def test_relay_announces_on_the_peers_subnet(nets, how):
     """Two subnets joined by host R (a router, one leg in each).  A (subnet
-    X) peers with R with relay=True; R repeats A's announcement on subnet Y,
+    X) peers with R with relay=True (by R's Location, or by its address: R
+    connects to A, then A asks); R repeats A's announcement on subnet Y,
     where C -- which announces nothing and was told of nobody -- hears it and
     connects to A through R.  Nobody runs periodic discovery."""
     cx = nets.cluster(2)
@@ -395,9 +398,14 @@ def test_relay_announces_on_the_peers_subnet(nets):
     pr = nets.start(r, "R", addr=ry)
     pc.ready()
     pr.ready()
-    pa = nets.start(a, "A", peer="%s,%d" % (ry, TCP_PORT), relay=1)
-    pa.ready()
-    _line(pa, r"^PEER 0$")
+    if how == "location":
+        pa = nets.start(a, "A", peer="%s,%d" % (ry, TCP_PORT), relay=1)
+        pa.ready()
+        _line(pa, r"^PEER 0$")
+    else:
+        pa = nets.start(a, "A", peer_host=ry, relay=1)
+        pa.ready()
+        _line(pa, r"^PEER-HOST 0$")
     _online(pr, a.addr, name="A")
     _online(pc, a.addr, name="A")
     _online(pa, cc.addr, name="C")
