@@ -63,3 +63,7 @@ DiscoveryInterval = 30.0
 
 #: Bytes queued for one peer above which file transfers wait (back-pressure).
 PeerHighWater = 4 * 1024 * 1024
+
+#: Bytes queued for one peer above which a task's or channel's send() to it is
+#: refused with -1, so a peer that stops reading cannot exhaust our memory.
+PeerMaxQueue = 64 * 1024 * 1024

@@ -480,6 +480,9 @@ class Node(object):
         peer = self._peer_for(rtask._location)
         if peer is None:
             return -1
+        user = type(message) is not MonitorStatus      # a task's end always goes
+        if user and peer._full and peer.full(0):
+            return -1                # backlogged (see _backlogged): not even pickled
         try:
             data = wire.frame(wire.F_MSG, self._dumps(("s", rtask._id, rtask._stamp, message),
                                                       peer.proto))
@@ -487,17 +490,38 @@ class Node(object):
             logger.warning("send to %s: message does not pickle: %s: %s", rtask,
                            type(e).__name__, e)
             return -1
+        if user and self._backlogged(peer, len(data)):
+            return -1
         return 0 if peer.enqueue(data) else -1
 
     def _one_way(self, loc, msg):
         peer = self._peer_for(loc)
         if peer is None:
             return -1
+        user = msg[0] == "ch_send"       # a channel's message (not throw, terminate...)
+        if user and peer._full and peer.full(0):
+            return -1
         try:
-            return 0 if peer.send_obj(msg) else -1
+            data = wire.frame(wire.F_MSG, self._dumps(msg, peer.proto))
         except Exception as e:
             logger.warning("netpycos: %s to %s does not pickle: %s", msg[0], loc, e)
             return -1
+        if user and self._backlogged(peer, len(data)):
+            return -1
+        return 0 if peer.enqueue(data) else -1
+
+    def _backlogged(self, peer, size):
+        """A user's one-way message (task or channel ``send``) is refused
+        while more than config.PeerMaxQueue bytes wait for the peer (it is
+        not reading, or reads slower than we send): the sender's memory
+        stays bounded (RELIABILITY.md D3)."""
+        was = peer._full
+        if not peer.full(size):
+            return False
+        if not was:
+            self._log_once("%s is not taking messages (over %d bytes queued): sends to it "
+                           "refused" % (peer.location, config.PeerMaxQueue))
+        return True
 
     def _request(self, loc, op, args, timeout, alarm, fail, on_reply=None):
         """[y] Send request ``op`` to the peer at ``loc`` and park the current
@@ -743,10 +767,12 @@ class Node(object):
             except OSError as e:
                 if self._closing or lsock.closed:
                     break
-                # out of descriptors (or similar): back off, never spin
+                # out of descriptors (or similar): back off, never spin; at
+                # most 0.5 s, so accepting resumes well within 1 s of
+                # descriptors being freed (RELIABILITY.md D2)
                 self._log_once("accept failed (%s); retrying in %.1fs" % (e, delay))
                 yield task.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                delay = min(delay * 2, 0.5)
                 continue
             delay = 0.1
             if self._handshakes >= config.MaxHandshakes:

@@ -85,7 +85,13 @@ def _send_by(sock, data, deadline, sched):
 
 
 def _read_hello(sock, deadline, sched):
-    head = yield _exact(sock, wire.HELLO_HEAD, deadline, sched, "hello")
+    # the first byte alone first: a stray client (a frame length, HTTP, a
+    # TLS hello) is refused at once instead of holding a handshake slot
+    # until the deadline for want of the head's other bytes
+    head = yield _exact(sock, 1, deadline, sched, "hello")
+    if head != wire.MAGIC[:1]:
+        raise wire.ProtocolError("not a pycos peer (bad magic %r)" % (bytes(head),))
+    head += yield _exact(sock, wire.HELLO_HEAD - 1, deadline, sched, "hello")
     n = wire.parse_hello_head(head)
     body = yield _exact(sock, n, deadline, sched, "hello")
     return head + body, wire.parse_hello(body)
@@ -217,6 +223,30 @@ class Peer(object):
         not kept in a counter: enqueuers run on several threads."""
         return sum(map(len, list(self.out)))
 
+    # what full() found when it last summed the queue (class defaults)
+    _full_n = 0              # the queue's length then
+    _full_added = 0          # bytes offered since (only decides when to sum again)
+    _full = False
+
+    def full(self, size):
+        """True while more than ``config.PeerMaxQueue`` bytes are queued: a
+        user's one-way message (of ``size`` bytes) is then refused, so a peer
+        that stops reading costs the sender at most about that much memory
+        (any thread).  The queue is summed again only once PeerMaxQueue/16
+        bytes were offered since the last sum, or when it got shorter (the
+        writer took some): O(1) per message; the attributes are hints, races
+        between threads only move the next sum."""
+        n = len(self.out)
+        added = self._full_added + size
+        limit = config.PeerMaxQueue
+        if n >= self._full_n and added < limit >> 4:
+            self._full_added = added
+            return self._full
+        self._full_n = n
+        self._full_added = 0
+        self._full = full = self.queued() > limit
+        return full
+
     def send_obj(self, obj):
         """Pickle ``obj`` (here, in the caller's thread: a pickling error is
         the caller's) and queue it."""
@@ -277,7 +307,11 @@ class Peer(object):
             data = batch[0] if n == 1 else b"".join(batch)
             try:
                 conn.settimeout(config.PeerTimeout)
-                yield conn.sendall(data)
+                sent = yield conn.sendall(data)
+                if sent is not None:
+                    # the timeout passed mid-batch: the rest must never follow
+                    # a cut frame (the peer would read payload bytes as frames)
+                    raise socket.timeout("timed out after %d of %d bytes" % (sent, len(data)))
             except (OSError, socket.timeout) as e:
                 self._lost(conn, "write failed: %s" % (e,))
             if self.drained and self.queued() < config.PeerHighWater:

@@ -11,8 +11,9 @@ requests to the owner through the node (:mod:`pycos.net.node`).
 
 What each call does remotely, and what it returns, is in docs/netpycos.md;
 in short, one-way calls (``send``, ``throw``, ``terminate``) return 0 once the
-message is queued for the peer (-1 if the peer is gone or the message does not
-pickle), and the yielded calls (``deliver``, ``monitor``, ``finish``,
+message is queued for the peer (-1 if the peer is gone, the message does not
+pickle, or -- ``send`` only -- more than ``config.PeerMaxQueue`` bytes already
+wait for that peer), and the yielded calls (``deliver``, ``monitor``, ``finish``,
 ``subscribe``...) wait for the owner's answer, or for the peer to be declared
 offline, whichever comes first.
 """

@@ -19,7 +19,7 @@ from pycos.core.scheduler import Pycos as CorePycos
 from netutil import Proc
 
 _CONFIG = ("PeerPingInterval", "PeerTimeout", "PeerReconnectPeriod", "HandshakeTimeout",
-           "MsgTimeout", "MaxFrameSize", "MaxHandshakes", "PeerHighWater")
+           "MsgTimeout", "MaxFrameSize", "MaxHandshakes", "PeerHighWater", "PeerMaxQueue")
 
 
 def open_fds():
