@@ -8,7 +8,9 @@ rtask.finish()`` gives the return value (or, on failure, the MonitorStatus)
 even when it is asked for long after the task ended; a peer that goes
 offline first makes it a MonitorStatus of type :class:`PeerOffline`.
 ``rps.monitor(task)`` makes ``task`` the monitor of every task that later
-calls of this reference start.
+calls of this reference start (a local monitor also gets a PeerOffline
+MonitorStatus for each of them that was running when the owner went
+offline).
 """
 
 import inspect
@@ -150,10 +152,17 @@ class RPS(object):
         if node is None:
             raise RuntimeError("RPS call: the netpycos scheduler is not running")
 
+        monitor = self._monitor
+
         def made(req, rtask):
             if isinstance(rtask, refs.RemoteTask):
                 rtask._box = refs._Box()
                 node._boxes[req] = rtask
+                if isinstance(monitor, Task):
+                    # if the owner goes offline first, the monitor gets a
+                    # PeerOffline status for the task, as with task.monitor()
+                    with node._lock:
+                        node._rmonitors.setdefault(rtask._location, {})[(rtask, monitor)] = None
             return rtask
         return node._request(self._location, "rps_call",
                              (self._name, self._stamp, args, kwargs, self._monitor),

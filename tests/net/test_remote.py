@@ -383,6 +383,43 @@ serve()
     assert run(client)
 
 
+def test_rps_monitor_and_results_when_owner_is_killed(net, spawn):
+    """kill -9 the owner of an RPS while calls run: the RPS monitor gets a
+    PeerOffline MonitorStatus for each running call, and finish() on each
+    gives that status -- dispycos's jobs rely on both."""
+    p = spawn("""
+from peerlib import *
+sched = start()
+def slow(task=None):
+    yield task.sleep(3600)
+rps = pycos.RPS(slow)
+assert rps.register() == 0
+serve()
+""")
+    loc = p.ready()
+
+    def client(task=None):
+        rps = yield pycos.RPS.locate("slow", loc, timeout=10)
+        assert rps.monitor(task) == 0
+        calls = []
+        for _ in range(3):
+            calls.append((yield rps()))
+        assert all(isinstance(c, pycos.Task) for c in calls)
+        p.kill()
+        got = []
+        while len(got) < 3:
+            m = yield task.receive(timeout=15)
+            assert isinstance(m, pycos.MonitorStatus), m
+            got.append(m)
+        assert {m.info for m in got} == set(calls)
+        assert all(m.type is netpycos.PeerOffline for m in got)
+        for c in calls:
+            st = yield c.finish(timeout=5)
+            assert isinstance(st, pycos.MonitorStatus) and st.type is netpycos.PeerOffline
+        return True
+    assert run(client, timeout=40)
+
+
 def test_remote_channel_subscribe_send_deliver(net, spawn):
     p = spawn("""
 from peerlib import *
