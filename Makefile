@@ -136,6 +136,7 @@ bench-setup: setup  ## the benchmark venvs (.venv/bench*: the peers, the origina
 bench: bench-setup  ## pycos against its peers on CPython and PyPy -> bench/results/
 	$(VENV)/cpython/bin/python bench/run.py --syscalls $(BENCH_ARGS)
 
+bench-quick: export BENCH_RAY := 0
 bench-quick: bench-setup  ## a smoke run of the benchmarks (tiny sizes, one round)
 	$(VENV)/cpython/bin/python bench/run.py --quick $(BENCH_ARGS)
 

@@ -10,7 +10,8 @@ a fresh subprocess with the interpreter of the right virtual environment
 (made by ``bench/setup.sh``):
 
     .venv/bench             CPython: this project's pycos + asyncio, uvloop,
-                            trio, gevent, curio, matplotlib (charts)
+                            trio, gevent, curio, Pyro5, pyzmq, ray,
+                            matplotlib (charts)
     .venv/bench-pycos4      CPython: the original pycos 4.12.2, alone
     .venv/bench-pypy        PyPy: this project's pycos + the peers that install
     .venv/bench-pypy-pycos4 PyPy: the original pycos 4.12.2
@@ -28,6 +29,14 @@ The socket workloads (echo, tls, c10k) are driven by one C client
 server; ``bench/cserver/echo.c`` is a plain C epoll echo server that shows
 the ceiling of the machine and the client.  Both are compiled with gcc into
 ``bench/build/`` when missing or older than their source.
+
+The networked workloads (net-stream, net-deliver, net-rps, net-file) compare
+``pycos.netpycos`` with the original 4.12.2's (also with ``stream_send``),
+Pyro5, ``multiprocessing.connection``, pyzmq and Ray actors: each run is two
+processes on 127.0.0.1 (the workload script starts its own receiver; see
+``bench/workloads/netcommon.py``), and net-file shows a plain blocking
+``socket.sendfile()`` of the same file as the ceiling.  Ray (``ray.init``
+alone takes seconds) is left out of ``--quick``.
 
 ``--quick`` is a smoke run: tiny sizes, one round, no claims about speed.
 ``--profile`` also saves a profile of this project's pycos side of each
@@ -78,28 +87,51 @@ VENVS = {
 # or "reference" (the generator floor and the C server: shown, never a peer).
 
 SOCKET_WL = ("echo", "c10k", "tls")
+NET_WL = ("net-stream", "net-deliver", "net-rps", "net-file")
+# the in-process and socket workloads (the peers without a network layer)
+LOCAL_WL = ("spawn", "switch", "timers", "fanout") + SOCKET_WL
+NET_MSG_WL = ("net-stream", "net-deliver", "net-rps")      # peers without file transfer
 FRAMEWORKS = {
     "pycos": dict(label="pycos (this)", venv="main", script="pycos_new.py",
                   module="pycos", role="ours"),
     "pycos4": dict(label="pycos 4.12.2 (original)", venv="pycos4", script="pycos4.py",
-                   module="pycos", role="peer"),
+                   module="pycos", role="peer", scale="pycos4"),
     "asyncio": dict(label="asyncio (streams)", venv="main", script="asyncio_peer.py",
-                    args=["--variant", "asyncio"], module="asyncio", role="peer"),
+                    args=["--variant", "asyncio"], module="asyncio", role="peer",
+                    only=LOCAL_WL),
     "asyncio-proto": dict(label="asyncio protocols", venv="main", script="asyncio_peer.py",
                           args=["--variant", "asyncio-proto"], module="asyncio",
                           role="peer", only=SOCKET_WL),
     "uvloop": dict(label="uvloop (streams)", venv="main", script="asyncio_peer.py",
-                   args=["--variant", "uvloop"], module="uvloop", role="peer"),
+                   args=["--variant", "uvloop"], module="uvloop", role="peer", only=LOCAL_WL),
     "uvloop-proto": dict(label="uvloop protocols", venv="main", script="asyncio_peer.py",
                          args=["--variant", "uvloop-proto"], module="uvloop",
                          role="peer", only=SOCKET_WL),
-    "trio": dict(label="trio", venv="main", script="trio_peer.py", module="trio", role="peer"),
+    "trio": dict(label="trio", venv="main", script="trio_peer.py", module="trio", role="peer",
+                 only=LOCAL_WL),
     "gevent": dict(label="gevent", venv="main", script="gevent_peer.py", module="gevent",
-                   role="peer"),
+                   role="peer", only=LOCAL_WL),
     "curio": dict(label="curio", venv="main", script="curio_peer.py", module="curio",
-                  role="peer", scale="curio"),
+                  role="peer", scale="curio", only=LOCAL_WL),
     "threads": dict(label="threads + queue.Queue", venv="main", script="threads_peer.py",
-                    module="threading", role="peer", scale="threads"),
+                    module="threading", role="peer", scale="threads", only=LOCAL_WL),
+    # the networked peers (net-*): pycos 4.12.2 also runs them, once more
+    # with stream_send=True (one connection kept instead of one per message)
+    "pycos4-stream": dict(label="pycos 4.12.2, stream_send", venv="pycos4", script="pycos4.py",
+                          args=["--stream-send"], module="pycos", role="peer",
+                          scale="pycos4", only=NET_WL),
+    "pyro5": dict(label="Pyro5", venv="main", script="pyro5_peer.py", module="Pyro5",
+                  role="peer", scale="slow-net", only=NET_MSG_WL),
+    "mp-conn": dict(label="multiprocessing.connection (authkey)", venv="main",
+                    script="mpconn_peer.py", module="multiprocessing.connection", role="peer",
+                    only=NET_MSG_WL),
+    "pyzmq": dict(label="pyzmq + pickle (PUSH/PULL, REQ/REP)", venv="main",
+                  script="zmq_peer.py", module="zmq", role="peer", only=NET_MSG_WL),
+    "ray": dict(label="Ray actors", venv="main", script="ray_peer.py", module="ray",
+                role="peer", scale="slow-net", only=NET_MSG_WL,
+                not_quick="left out of --quick: ray.init() alone takes ~6 s per run"),
+    "sendfile": dict(label="socket.sendfile (ceiling)", venv="main", script="sendfile_ref.py",
+                     module=None, role="reference", only=("net-file",)),
     "floor": dict(label="bare generator send() (floor)", venv="main", script="floor.py",
                   module=None, role="reference", only=("switch",)),
     "c-epoll": dict(label="C epoll server (ceiling)", binary="echo_server",
@@ -111,10 +143,13 @@ PEER_NAMES = [n for n in FRAMEWORKS if n != "pycos"]
 
 SIZES = {
     "full": dict(spawn=100000, switch=200000, timers=100000, conns=100, c10k=10000,
-                 subs=1000, fanout=10000, warmup=0.5, duration=3.0),
+                 subs=1000, fanout=10000, warmup=0.5, duration=3.0,
+                 net_stream=200000, net_deliver=5000, net_rps=5000, net_file=256),
     "quick": dict(spawn=2000, switch=5000, timers=2000, conns=10, c10k=200,
-                  subs=50, fanout=100, warmup=0.1, duration=0.3),
+                  subs=50, fanout=100, warmup=0.1, duration=0.3,
+                  net_stream=2000, net_deliver=200, net_rps=200, net_file=4),
 }
+# net-*: messages, measured round trips, measured calls, MiB of the file
 # Smaller sizes for two peers (rates stay comparable; every row shows its n):
 # threads cost far more than tasks, and curio 1.6's spawn() slows down with
 # the number of live tasks (100,000 tasks take minutes, 100,000 sleepers
@@ -122,12 +157,21 @@ SIZES = {
 # workloads whose figures grow with n (not rates): a scaled peer is shown but
 # not judged against
 SIZE_BOUND_WL = ("timers",)
+# The networked peers that stream a few thousand messages/s (the original
+# pycos, Pyro5, Ray) send fewer messages: 200,000 would take a minute a run.
 SCALED_SIZES = {
     "threads": {"full": dict(spawn=10000, switch=20000, timers=5000, fanout=100),
                 "quick": dict(spawn=500, switch=1000, timers=500, fanout=10)},
     "curio": {"full": dict(spawn=10000, timers=10000),
               "quick": dict()},
+    "pycos4": {"full": dict(net_stream=20000, net_rps=2000), "quick": dict()},
+    "slow-net": {"full": dict(net_stream=20000), "quick": dict()},
 }
+
+
+def size_key(workload):
+    """The SIZES key of a workload (net-stream -> net_stream)."""
+    return workload.replace("-", "_")
 
 # -- cases: the table's sections -------------------------------------------------
 # metric: (key, label, format, better)  better is "high" or "low"
@@ -144,6 +188,11 @@ M_ECHO = [("msgs_per_s", "msgs/s", "rate", "high"), ("mb_per_s", "MB/s", "f1", "
 M_C10K = [("accept_s", "time to accept all s", "f3", "low"),
           ("kib_per_conn", "server KiB/conn", "f2", "low")]
 M_FANOUT = [("deliveries_per_s", "deliveries/s", "rate", "high")]
+M_NET_STREAM = [("msgs_per_s", "msgs/s", "rate", "high")]
+M_NET_DELIVER = [("p50_us", "p50 µs", "f1", "low"), ("p99_us", "p99 µs", "f1", "low"),
+                 ("mean_us", "mean µs", "f1", "low")]
+M_NET_RPS = [("calls_per_s", "calls/s", "rate", "high"), ("us_per_call", "µs/call", "f1", "low")]
+M_NET_FILE = [("mb_per_s", "MB/s", "f1", "high")]
 
 CASES = [
     dict(name="spawn", workload="spawn", metrics=M_SPAWN, charts=["tasks_per_s"],
@@ -168,6 +217,19 @@ CASES = [
          title="TLS echo: {conns} connections, 64 KiB messages, {duration:g} s"),
     dict(name="fanout", workload="fanout", metrics=M_FANOUT, charts=["deliveries_per_s"],
          title="channel fan-out: one sender, {subs:,} subscribers, {fanout:,} messages"),
+    dict(name="net-stream", workload="net-stream", metrics=M_NET_STREAM, charts=["msgs_per_s"],
+         title="net-stream: {net_stream:,} one-way 100-byte remote messages between two "
+               "processes (the receiver reports when it has all)"),
+    dict(name="net-deliver", workload="net-deliver", metrics=M_NET_DELIVER,
+         charts=["p50_us", "p99_us"],
+         title="net-deliver: {net_deliver:,} acknowledged round trips between two processes, "
+               "one at a time (pycos: yield rtask.deliver(msg))"),
+    dict(name="net-rps", workload="net-rps", metrics=M_NET_RPS, charts=["calls_per_s"],
+         title="net-rps: {net_rps:,} remote calls returning a value, one at a time "
+               "(pycos: rtask = yield rps(x); yield rtask.finish())"),
+    dict(name="net-file", workload="net-file", metrics=M_NET_FILE, charts=["mb_per_s"],
+         title="net-file: a {net_file:,} MiB file to another process, written to disk "
+               "(pycos: yield sched.send_file(loc, path))"),
 ]
 # The figure that decides "ahead of every peer" for each case.
 PRIMARY = {"spawn": ["tasks_per_s"], "switch": ["round_trips_per_s"],
@@ -177,7 +239,9 @@ PRIMARY = {"spawn": ["tasks_per_s"], "switch": ["round_trips_per_s"],
            "c10k": ["accept_s", "kib_per_conn"],
            "tls-100B": ["msgs_per_s", "cpu_us_per_msg"],
            "tls-64KiB": ["mb_per_s", "cpu_us_per_msg"],
-           "fanout": ["deliveries_per_s"]}
+           "fanout": ["deliveries_per_s"],
+           "net-stream": ["msgs_per_s"], "net-deliver": ["p50_us", "p99_us"],
+           "net-rps": ["calls_per_s"], "net-file": ["mb_per_s"]}
 
 
 def log(msg):
@@ -228,6 +292,17 @@ def make_cert(tmpdir):
         log("!! openssl could not make a certificate: %s" % r.stderr)
         return None
     return cert, key
+
+
+def make_net_file(tmpdir, mib):
+    """The file net-file sends: ``mib`` MiB of random bytes (no framework
+    compresses, but none gets a file of zeros either)."""
+    path = os.path.join(tmpdir, "net-file-%dMiB.bin" % mib)
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        for _ in range(mib):
+            f.write(block)
+    return path
 
 
 def raise_nofile():
@@ -293,6 +368,22 @@ def wait_for_word(stream, word, timeout=10.0):
                 return
 
 
+def kill_session(sid):
+    """SIGKILL every process left in session ``sid`` (a child started with
+    start_new_session=True, and all it started: Ray's workers, for one, move
+    to process groups of their own but stay in the session)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid:
+                os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            continue        # gone meanwhile
+
+
 def stop(proc, sig=signal.SIGTERM, wait=5.0):
     if proc is None or proc.poll() is not None:
         return
@@ -309,11 +400,12 @@ def stop(proc, sig=signal.SIGTERM, wait=5.0):
 # -- the runner ---------------------------------------------------------------------
 
 class Runner:
-    def __init__(self, opts, interp, cbin, cert):
+    def __init__(self, opts, interp, cbin, cert, netfile=None):
         self.opts = opts
         self.interp = interp
         self.cbin = cbin
         self.cert = cert
+        self.netfile = netfile          # the file net-file sends
         self.mode = "quick" if opts.quick else "full"
         self.sizes = dict(SIZES[self.mode])
         if opts.duration:
@@ -374,6 +466,10 @@ class Runner:
             cmd += ["--n", str(s["timers"])]
         elif workload == "fanout":
             cmd += ["--n", str(s["fanout"]), "--subs", str(s["subs"])]
+        elif workload == "net-file":
+            cmd += ["--file", self.netfile]
+        elif workload in NET_WL:
+            cmd += ["--n", str(s[size_key(workload)]), "--size", "100"]
         else:
             cmd += ["--backlog", "4096"]
             if workload == "tls":
@@ -398,24 +494,42 @@ class Runner:
         return [self.opts.pyspy, "record", "--format", "raw", "--function", "--native",
                 "--rate", str(SPY_RATE), "-o", profile_prefix + ".folded"] + target
 
-    # one in-process workload: the child prints its metrics
+    # one in-process workload: the child prints its metrics.  A net-*
+    # workload starts a second process of its own (its receiver; Ray: its
+    # cluster): it runs in a session of its own, and whatever of that
+    # session is left when it ends (a timeout, a crash) is killed.
     def run_inproc(self, fw, case, profile_prefix=None):
         s = self.sizes_for(fw)
+        net = case["workload"] in NET_WL
         cmd = self.command(fw, case["workload"], s, profile_prefix)
+        env = None
+        spy = self._spy(profile_prefix, ["--"] + cmd)
+        if net and profile_prefix:
+            if spy:             # the receiver's samples too
+                spy.insert(2, "--subprocesses")
+            else:               # cProfile: the receiver writes <prefix>-server.*
+                env = dict(os.environ, PYCOS_BENCH_SERVER_PROFILE=profile_prefix + "-server")
         # (py-spy starts the workload; its own lines on stdout are not JSON)
-        cmd = self._spy(profile_prefix, ["--"] + cmd) or cmd
+        cmd = spy or cmd
         with self._stderr_file(fw, case) as errf:
+            proc = subprocess.Popen(cmd, cwd=WORKLOADS_DIR, stdout=subprocess.PIPE, stderr=errf,
+                                    text=True, env=env, start_new_session=net)
             try:
-                r = subprocess.run(cmd, cwd=WORKLOADS_DIR, stdout=subprocess.PIPE, stderr=errf,
-                                   text=True, timeout=self.timeout)
+                stdout, _ = proc.communicate(timeout=self.timeout)
             except subprocess.TimeoutExpired:
                 return {"failed": "timeout after %d s" % self.timeout}
-            lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+            finally:
+                if net:
+                    kill_session(proc.pid)
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
             out = json.loads(lines[-1]) if lines else {}
-            if r.returncode == EXIT_UNAVAILABLE and "unavailable" in out:
+            if proc.returncode == EXIT_UNAVAILABLE and "unavailable" in out:
                 return out
-            if r.returncode != 0 or not out:
-                return {"failed": "exit %d: %s" % (r.returncode, self._tail(errf))}
+            if proc.returncode != 0 or not out:
+                return {"failed": "exit %d: %s" % (proc.returncode, self._tail(errf))}
         if "maxrss_kb" in out:
             out["maxrss_mib"] = out["maxrss_kb"] / 1024.0
         return out
@@ -529,6 +643,8 @@ class Runner:
         time.sleep(0.2)         # strace -f attaches the other threads right after
 
     def run(self, fw, case, **kw):
+        if self.opts.quick and FRAMEWORKS[fw].get("not_quick"):
+            return {"unavailable": FRAMEWORKS[fw]["not_quick"]}
         reason = self.check(fw)
         if reason:
             return {"unavailable": reason}
@@ -701,7 +817,7 @@ def write_report(interp, data, opts, charts_status):
             rr = runs[fw]
             label = fw_label(fw, case)
             scale = FRAMEWORKS[fw].get("scale")
-            if scale and case["workload"] in SCALED_SIZES[scale]["full"]:
+            if scale and size_key(case["workload"]) in SCALED_SIZES[scale]["full"]:
                 n = next((r.get("n") for r in rr if isinstance(r, dict) and "n" in r), None)
                 if n:
                     label += " (n=%s)" % format(n, ",")
@@ -753,9 +869,12 @@ def write_report(interp, data, opts, charts_status):
         if prof:
             w("")
             w("Profile of the pycos side (%s): `%s` (top 30: `%s`)"
-              % (prof["tool"], prof["data"], prof["summary"]))
+              % (prof["tool"], prof["data"], prof["summary"])
+              + ("; its receiving process: `%s`" % prof["server"] if prof.get("server") else "")
+              + ("; both processes' samples" if prof["tool"] == "py-spy"
+                 and case["workload"] in NET_WL else ""))
         w("")
-    w("## Targets (issue 5)")
+    w("## Targets (issue 5; the net-* ones: the netpycos issue)")
     w("")
     if data["rounds"] > 1:
         w("\"Within the spread\": the two min–max ranges overlap, so this run did not separate "
@@ -810,7 +929,7 @@ def targets(interp, data, opts):
                 theirs = st["median"]
                 scale = FRAMEWORKS[fw].get("scale")
                 if (case["workload"] in SIZE_BOUND_WL and scale
-                        and case["workload"] in SCALED_SIZES[scale]["full"]):
+                        and size_key(case["workload"]) in SCALED_SIZES[scale]["full"]):
                     skipped.append(fw_label(fw, case))
                     continue
                 compared += 1
@@ -854,6 +973,43 @@ def targets(interp, data, opts):
         else:
             lines.append("%s≤ 2 syscalls per echoed message (+ amortised epoll_wait, ≤ 2.1): "
                          "%.2f — %s" % (tag, sc, "MET" if sc <= 2.1 else "MISSED"))
+    if any(c["workload"] in NET_WL for c in data["cases"]):
+        lines += net_targets(interp, tag, med)
+    return lines
+
+
+def net_targets(interp, tag, med):
+    """The netpycos issue's own targets (besides "ahead of every peer" on
+    every net-* figure, judged above): ``med(fw, case, key)`` is a median."""
+    lines = []
+    on = "on CPython" if interp == "cpython" else "on PyPy"
+    o = med("pycos", "net-stream", "msgs_per_s")
+    orig = [(label, med(fw, "net-stream", "msgs_per_s"))
+            for fw, label in (("pycos4", "plain"), ("pycos4-stream", "stream_send"))]
+    orig = [(label, v) for label, v in orig if v]
+    if o is None or not orig:
+        lines.append("%snet-stream messages/s at least 50× the original pycos's %s — NOT MEASURED"
+                     % (tag, on))
+    else:
+        ok = all(o >= 50 * v for _, v in orig)
+        lines.append("%snet-stream messages/s at least 50× the original pycos's %s: %s — %s"
+                     % (tag, on, ", ".join("%.1f× (%s: %s/s)" % (o / v, label, fmt(v, "rate"))
+                                           for label, v in orig), "MET" if ok else "MISSED"))
+    p50 = med("pycos", "net-deliver", "p50_us")
+    if p50 is None:
+        lines.append("%snet-deliver p50 ≤ 100 µs %s — NOT MEASURED" % (tag, on))
+    else:
+        lines.append("%snet-deliver p50 ≤ 100 µs %s: %.1f µs — %s"
+                     % (tag, on, p50, "MET" if p50 <= 100.0 else "MISSED"))
+    f, ceiling = med("pycos", "net-file", "mb_per_s"), med("sendfile", "net-file", "mb_per_s")
+    if f is None or not ceiling:
+        lines.append("%snet-file send_file at least 80 %% of a blocking socket.sendfile() %s — "
+                     "NOT MEASURED" % (tag, on))
+    else:
+        lines.append("%snet-file send_file at least 80 %% of a blocking socket.sendfile() %s: "
+                     "%.0f %% (%.1f of %.1f MB/s) — %s"
+                     % (tag, on, 100.0 * f / ceiling, f, ceiling,
+                        "MET" if f >= 0.8 * ceiling else "MISSED"))
     return lines
 
 
@@ -881,7 +1037,8 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, one round")
     p.add_argument("--rounds", type=int, default=0, help="rounds (default 3, --quick 1)")
-    p.add_argument("--only", default="", help="workloads: spawn,switch,timers,echo,c10k,tls,fanout "
+    p.add_argument("--only", default="", help="workloads: spawn,switch,timers,echo,c10k,tls,fanout,"
+                                              "net-stream,net-deliver,net-rps,net-file "
                                               "(or case names such as echo-100B)")
     p.add_argument("--peers", default="", help="frameworks besides pycos, comma-separated "
                                                "(default all: %s)" % ",".join(PEER_NAMES))
@@ -962,6 +1119,9 @@ def main(argv=None):
     runners = []
     try:
         cert = make_cert(tmp) if any(c["workload"] == "tls" for c in cases) else None
+        netfile = None
+        if any(c["workload"] == "net-file" for c in cases):
+            netfile = make_net_file(tmp, SIZES["quick" if opts.quick else "full"]["net_file"])
         interps = [i.strip() for i in opts.interp.split(",") if i.strip()]
         for interp in interps:
             if interp not in VENVS:
@@ -975,7 +1135,7 @@ def main(argv=None):
                 sizes["duration"] = opts.duration
             if any(c["workload"] == "c10k" for c in cases) and nofile < sizes["c10k"] + 100:
                 log("!! RLIMIT_NOFILE is %d: c10k needs %d (ulimit -Hn)" % (nofile, sizes["c10k"] + 100))
-            runner = Runner(opts, interp, cbin, cert)
+            runner = Runner(opts, interp, cbin, cert, netfile)
             runners.append(runner)
             data = {"interpreter": interp_version(interp), "argv": "".join(" " + a for a in (argv or sys.argv[1:])),
                     "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.machine(),
@@ -1026,6 +1186,9 @@ def main(argv=None):
                         data["profiles"][case["name"]] = {
                             "tool": opts.profile, "data": os.path.relpath(main_file, RESULTS),
                             "summary": os.path.relpath(prefix + ".txt", RESULTS)}
+                        if os.path.exists(prefix + "-server.txt"):     # net-*, cProfile
+                            data["profiles"][case["name"]]["server"] = os.path.relpath(
+                                prefix + "-server.txt", RESULTS)
                     log("[%s] %s profile: %s" % (interp, case["name"],
                                                  prefix + ".txt" if ok else "not written: %s" % res))
             json_path = os.path.join(RESULTS, "%s.json" % data["base"])

@@ -2,8 +2,9 @@
 # Create the benchmark environments (run once; `python bench/run.py` uses them).
 #
 #   .venv/bench          CPython: our pycos (pip install -e .) + asyncio peers
-#                        (uvloop, trio, gevent, curio) + matplotlib for charts
-#                        + py-spy for `run.py --profile py-spy`.
+#                        (uvloop, trio, gevent, curio) + the netpycos peers
+#                        (Pyro5, pyzmq, ray where it installs) + matplotlib
+#                        for charts + py-spy for `run.py --profile py-spy`.
 #   .venv/bench-pycos4   CPython: the original pycos 4.12.2, alone.  It is also
 #                        called "pycos", so it must never share an environment
 #                        with ours; its workloads run in their own process.
@@ -18,8 +19,15 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
 PEERS_CPY=("uvloop>=0.19,<1" "trio>=0.25,<1" "gevent>=24.2,<27" "curio>=1.6,<2" "matplotlib>=3.7,<4"
-           "py-spy>=0.3.14,<1")
-PEERS_PYPY=("trio>=0.25,<1" "gevent>=24.2,<27" "curio>=1.6,<2")
+           "py-spy>=0.3.14,<1" "Pyro5>=5.14,<6" "pyzmq>=25,<28" "ray>=2.9,<3")
+# (ray has no PyPy wheels: it is left out there; a peer that does not install
+# on this machine is skipped, and bench/run.py reports it "not available")
+PEERS_PYPY=("trio>=0.25,<1" "gevent>=24.2,<27" "curio>=1.6,<2" "Pyro5>=5.14,<6" "pyzmq>=25,<28")
+# BENCH_RAY=0: not Ray (a large download that `run.py --quick` never uses;
+# `make bench-quick` sets it)
+if [ "${BENCH_RAY:-1}" = 0 ]; then
+    PEERS_CPY=("${PEERS_CPY[@]/ray*/}")
+fi
 PYCOS4="pycos==4.12.2"
 want_pypy=1
 [ "${1:-}" = "--no-pypy" ] && want_pypy=0
@@ -66,6 +74,7 @@ install_ours() {  # install_ours VENV: this repo's pycos, importable from the tr
 install_each() {  # install_each VENV PKG...: one by one, so one failure skips one peer
     local venv=$1; shift
     for pkg in "$@"; do
+        [ -n "$pkg" ] || continue
         "$venv/bin/python" -m pip install -q "$pkg" || echo "!! $venv: $pkg did not install (peer skipped)"
     done
 }

@@ -14,6 +14,10 @@ print exactly one JSON line on stdout:
 
 The same inputs go to every peer: the timer delays come from one seeded
 generator (:func:`timer_delays`), so peers sleep the same random durations.
+
+The networked workloads (``net-*``, plumbing in ``netcommon.py``) run two
+processes: the script started by the driver is the sender/client; it starts
+itself again with ``--serve`` as the receiver/server and stops it when done.
 """
 
 import argparse
@@ -26,7 +30,8 @@ import sys
 
 EXIT_UNAVAILABLE = 3
 
-WORKLOADS = ("spawn", "switch", "timers", "echo", "c10k", "tls", "fanout")
+NET_WORKLOADS = ("net-stream", "net-deliver", "net-rps", "net-file")
+WORKLOADS = ("spawn", "switch", "timers", "echo", "c10k", "tls", "fanout") + NET_WORKLOADS
 SERVER_WORKLOADS = ("echo", "c10k", "tls")
 
 
@@ -40,6 +45,11 @@ def parse_args(argv=None):
     p.add_argument("--backlog", type=int, default=4096)
     p.add_argument("--certfile", default="")
     p.add_argument("--keyfile", default="")
+    # the net-* workloads
+    p.add_argument("--size", type=int, default=100, help="net-stream: payload bytes")
+    p.add_argument("--file", default="", help="net-file: the file to send")
+    p.add_argument("--serve", action="store_true", help="net-*: be the receiving process")
+    p.add_argument("--dest", default="", help="net-file: the receiver's directory")
     return p.parse_args(argv)
 
 

@@ -1,7 +1,8 @@
 """Workloads for this project's pycos (the code lives in ``pycos_api.py``).
 
-Reports "not available" (not a failure) while the package or a feature it
-needs (e.g. ``pycos.AsyncSocket``) does not exist yet.
+The networked ``net-*`` workloads live in ``net_pycos_api.py``.  Reports
+"not available" (not a failure) while the package or a feature it needs
+(e.g. ``pycos.AsyncSocket``) does not exist yet.
 """
 
 import common
@@ -16,5 +17,13 @@ if __name__ == "__main__":
     if getattr(pycos, "__version__", "5").startswith("4."):
         raise SystemExit("pycos_new.py got the original pycos %s: wrong environment"
                          % pycos.__version__)
-    import pycos_api
-    pycos_api.main(pycos, args)
+    if args.workload in common.NET_WORKLOADS:
+        try:
+            import pycos.netpycos as netpycos
+        except ImportError as exc:
+            common.unavailable("this project's pycos.netpycos is not importable: %s" % exc)
+        import net_pycos_api
+        net_pycos_api.main(netpycos, args)
+    else:
+        import pycos_api
+        pycos_api.main(pycos, args)
