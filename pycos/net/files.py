@@ -191,16 +191,22 @@ def send_file(node, location, file, dir=None, overwrite=False, timeout=None):
     if peer is None:
         return -1
     head = _ID.pack(xid)
+    pre = 5 + len(head)                  # frame head + transfer id
     sent = 0
     with open(file, "rb") as f:
         while sent < st.st_size:
-            chunk = f.read(min(_CHUNK, st.st_size - sent))
-            if not chunk:
+            # each frame read in place behind its head: one copy of the data
+            want = min(_CHUNK, st.st_size - sent)
+            frame = bytearray(pre + want)
+            n = f.readinto(memoryview(frame)[pre:])
+            if not n:
                 break
-            if not peer.enqueue(wire.frame_head(wire.F_DATA, len(head) + len(chunk))
-                                + head + chunk):
+            if n < want:                 # the file shrank meanwhile
+                frame = frame[:pre + n]
+            frame[:pre] = wire.frame_head(wire.F_DATA, len(head) + n) + head
+            if not peer.enqueue(frame):
                 return -1
-            sent += len(chunk)
+            sent += n
             if peer.queued() > config.PeerHighWater:
                 ok = yield _drained(node, peer, task, timeout)
                 if not ok:

@@ -468,10 +468,17 @@ class Peer(object):
         sched = node._sys
         reader = wire.FrameReader(node._max_frame)
         ping = config.PeerPingInterval
+        # a plain socket's reads copy straight into the reader's buffer (a
+        # sink: no bytes object in between); TLS decrypts into one first
+        plain = sock._tls_cfg is None
         while sock is self.conn:
             sock.settimeout(ping)
             try:
-                data = yield sock.recv(_READ)
+                if plain:
+                    data = yield sock._recv_lazy(_READ, reader)
+                else:
+                    data = yield sock.recv(_READ)
+                    reader.write(data)
             except socket.timeout:
                 if sock is not self.conn:
                     break
@@ -488,7 +495,7 @@ class Peer(object):
                 break
             self.last_rx = sched.now()
             try:
-                frames = reader.feed(data)
+                frames = reader.take()
                 for ftype, payload in frames:
                     if ftype == wire.F_MSG:
                         node._on_message(self, payload)

@@ -213,27 +213,44 @@ class FrameReader(object):
     def buffered(self):
         return len(self._buf)
 
-    def feed(self, data):
+    def write(self, data):
+        """Keep ``data`` (any bytes-like object; a sink for the socket's
+        reads, which then copy straight from the reactor's buffer) and
+        return its length.  :meth:`take` parses what was kept."""
+        self._buf += data
+        return len(data)
+
+    def take(self):
+        """The complete frames kept so far, as ``(type, payload bytes)``;
+        the rest stays.  ProtocolError for a bad head."""
         buf = self._buf
-        buf += data
+        end = len(buf)
+        if end < 5:
+            return []
         out = []
         pos = 0
-        end = len(buf)
         max_frame = self.max_frame
         unpack = _HEAD.unpack_from
-        while end - pos >= 5:
-            n, ftype = unpack(buf, pos)
-            if n > max_frame + 1:
-                raise ProtocolError("frame of %d bytes exceeds the maximum %d" % (n - 1, max_frame))
-            if n == 0 or ftype not in _FRAME_TYPES:
-                raise ProtocolError("malformed frame head (length %d, type %d)" % (n, ftype))
-            if end - pos < 4 + n:
-                break
-            out.append((ftype, bytes(buf[pos + 5:pos + 4 + n])))
-            pos += 4 + n
+        with memoryview(buf) as view:
+            while end - pos >= 5:
+                n, ftype = unpack(buf, pos)
+                if n > max_frame + 1:
+                    raise ProtocolError("frame of %d bytes exceeds the maximum %d"
+                                        % (n - 1, max_frame))
+                if n == 0 or ftype not in _FRAME_TYPES:
+                    raise ProtocolError("malformed frame head (length %d, type %d)" % (n, ftype))
+                if end - pos < 4 + n:
+                    break
+                out.append((ftype, view[pos + 5:pos + 4 + n].tobytes()))
+                pos += 4 + n
         if pos:
             del buf[:pos]
         return out
+
+    def feed(self, data):
+        """:meth:`write` then :meth:`take`."""
+        self._buf += data
+        return self.take()
 
 
 # ---- discovery datagrams ------------------------------------------------------------
