@@ -382,10 +382,11 @@ class Scheduler(object):
                     self._woken = woken
 
     def _at_round_end(self, key, fn):
-        """Loop thread: run ``fn()`` once when this round's tasks have
-        stepped, before the scheduler polls (one call per ``key`` however
-        often it is asked for).  netpycos writes the frames a round queued
-        this way: together, from the thread that queued them."""
+        """Loop thread: run ``fn()`` once, as soon as the current task step
+        is over -- before the next step, or before the scheduler polls --
+        however often it is asked for with the same ``key``.  netpycos
+        writes the frames a step queued this way: together, from the thread
+        that queued them, and without waiting for a busy round to end."""
         self._round_end[key] = fn
 
     def _run_round_end(self):
@@ -423,6 +424,15 @@ class Scheduler(object):
             steps = _STEPS + self._woken
             self._woken = 0
         while steps and ready:
+            # between steps, not only once a round: what the last step
+            # queued for the network leaves now (see _at_round_end), and
+            # calls other threads posted (netpycos's requests and messages)
+            # run now -- tasks that compute for long between yields must
+            # not hold either back for a whole round
+            if self._round_end:
+                self._run_round_end()
+            if self._inbox:
+                self._drain_inbox()
             steps -= 1
             task = popleft()
             self._cur = task
@@ -431,7 +441,8 @@ class Scheduler(object):
                 exc = task._exc
                 if exc is None:
                     r = task._gen.send(task._value)
-                    while r is resume and steps and task._exc is None:
+                    while (r is resume and steps and task._exc is None
+                           and not self._round_end and not self._inbox):
                         steps -= 1
                         r = task._gen.send(None)
                 else:

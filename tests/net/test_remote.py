@@ -383,6 +383,41 @@ serve()
     assert run(client)
 
 
+def test_reply_not_held_back_by_a_computing_task(net, spawn):
+    """A reply queued on the owner's user thread leaves when the step that
+    queued it ends, not when a busy round does: an RPS whose task computes
+    for seconds (yielding sleep(0) between chunks) answers the call at once."""
+    p = spawn("""
+from peerlib import *
+import time
+sched = start()
+def busy(seconds, task=None):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        chunk = time.monotonic() + 0.01      # 10 ms of work between yields:
+        while time.monotonic() < chunk:      # fewer steps than a round has
+            pass
+        yield task.sleep(0)
+    return "done"
+rps = pycos.RPS(busy)
+assert rps.register() == 0
+serve()
+""")
+    loc = p.ready()
+
+    def client(task=None):
+        rps = yield pycos.RPS.locate("busy", loc, timeout=10)
+        start = time.monotonic()
+        first = yield rps(1.5)
+        second = yield rps(0)        # while the first computes
+        took = time.monotonic() - start
+        assert (yield second.finish(timeout=10)) == "done"
+        assert (yield first.finish(timeout=10)) == "done"
+        return took
+    took = run(client, timeout=30)
+    assert took < 1.0, took
+
+
 def test_rps_monitor_and_results_when_owner_is_killed(net, spawn):
     """kill -9 the owner of an RPS while calls run: the RPS monitor gets a
     PeerOffline MonitorStatus for each running call, and finish() on each
