@@ -23,7 +23,7 @@ BACKENDS ?= epoll poll
 # Demo programs `make demo` runs in turn; add yours here.
 DEMOS    := examples/reactor_demo.py examples/sleepers.py examples/client_server.py \
             examples/channel_subscribers.py examples/hot_swap.py examples/embedded_loop.py \
-            examples/udp_many.py examples/net_demo.py
+            examples/udp_many.py examples/net_demo.py examples/dispycos_demo.py
 # Extra arguments: make pytest PYTEST_ARGS='-x tests/reactor'
 PYTEST_ARGS ?=
 CTEST_ARGS  ?=
@@ -80,7 +80,7 @@ $(VENV)/pypy/bin/python: | system
 # one is what gets imported.
 $(VENV)/%/.installed: $(VENV)/%/bin/python $(BUILD_INPUTS)
 	$(VENV)/$*/bin/python build_reactor.py --remove-inplace
-	$(PIP_ENV) $(VENV)/$*/bin/python -m pip install -q -e '.[test]'
+	$(PIP_ENV) $(VENV)/$*/bin/python -m pip install -q -e '.[test,dispycos]'
 	$(VENV)/$*/bin/python -c "import pycos._reactor as r; assert r.lib.RX_PENDING == -1000000"
 	@touch $@
 

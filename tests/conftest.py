@@ -27,10 +27,10 @@ def backend_name():
 
 @pytest.fixture(autouse=True)
 def _plain_pycos_outside_net(request):
-    """Importing pycos.netpycos (the tests in tests/net do) makes the
+    """Importing pycos.netpycos (the tests in tests/net and tests/dispy do) makes the
     networked scheduler the default, as it does for 4.x programs; every other
     test gets the plain one back."""
-    if request.node.nodeid.startswith("tests/net/"):
+    if request.node.nodeid.startswith(("tests/net/", "tests/dispy/")):
         yield
         return
     import pycos

@@ -1,0 +1,1 @@
+"""dispycos: distributed computing over netpycos (see docs/dispycos.md)."""

@@ -1,0 +1,175 @@
+"""The client's side of dispycos: :class:`Client` (also ``Computation``).
+
+A client packages its components (:mod:`pycos.dispy.packaging`), starts a
+scheduler (``yield client.schedule()``: the in-process one of
+:mod:`pycos.dispy.scheduler`), and submits jobs -- generator functions that
+run as tasks on the nodes' server processes.  ``yield client.rtask(gen,
+*args)`` returns the job's remote task (or None), and ``yield rtask()``
+its return value, or a MonitorStatus when it failed or its server died.
+
+Every call marked [y] is yielded in a task.
+"""
+
+import inspect
+
+from pycos import config
+
+from pycos.core.task import Task
+from pycos.dispy import packaging
+from pycos.dispy.scheduler import Scheduler
+from pycos.dispy.status import DispycosNodeAllocate, node_cpus
+
+__all__ = ["Client", "Computation"]
+
+
+def _value(v):
+    """[y] ``v``, from a yielded call."""
+    return v
+    yield  # pragma: no cover  (makes this a generator)
+
+
+class Client(object):
+    """A computation to run on dispycos nodes (see the module docstring and
+    docs/dispycos.md for every argument)."""
+
+    def __init__(self, components, nodes=[], status_task=None, node_setup=None,
+                 server_setup=None, disable_nodes=False, disable_servers=False,
+                 pulse_interval=5 * config.MinPulseInterval, node_allocations=[], ping_interval=None,
+                 restart_servers=False, zombie_period=None, abandon_zombie_nodes=False):
+        if not isinstance(components, (list, tuple)):
+            raise TypeError("components must be a list, not %r" % (type(components).__name__,))
+        if not isinstance(nodes, (list, tuple)):
+            raise TypeError("nodes must be a list of host names or DispycosNodeAllocate")
+        if not isinstance(node_allocations, (list, tuple)):
+            raise TypeError("node_allocations must be a list of DispycosNodeAllocate")
+        nodes = list(nodes) + list(node_allocations)
+        for n in nodes:
+            if not isinstance(n, (str, DispycosNodeAllocate)):
+                raise TypeError("nodes: %r is neither a host name nor a DispycosNodeAllocate"
+                                % (n,))
+        if status_task is not None and not isinstance(status_task, Task):
+            raise TypeError("status_task must be a Task, not %r" % (status_task,))
+        for what, fn in (("node_setup", node_setup), ("server_setup", server_setup)):
+            if fn is not None and not inspect.isgeneratorfunction(fn):
+                raise TypeError("%s must be a generator function, not %r" % (what, fn))
+        if not (config.MinPulseInterval <= pulse_interval <= config.MaxPulseInterval):
+            raise ValueError("pulse_interval must be between %s and %s seconds, not %r"
+                             % (config.MinPulseInterval, config.MaxPulseInterval,
+                                pulse_interval))
+        if ping_interval is not None and ping_interval < pulse_interval:
+            raise ValueError("ping_interval must be at least pulse_interval (%s)"
+                             % (pulse_interval,))
+        if zombie_period is not None and zombie_period < 0:
+            raise ValueError("zombie_period must be 0 or more, not %r" % (zombie_period,))
+        # not built yet: refused plainly rather than ignored
+        for what, flag in (("node_setup", node_setup is not None),
+                           ("disable_nodes", disable_nodes),
+                           ("disable_servers", disable_servers),
+                           ("restart_servers", restart_servers)):
+            if flag:
+                raise NotImplementedError("dispycos: %s is not supported yet" % (what,))
+        comps = list(components)
+        if server_setup is not None and server_setup not in comps:
+            comps.append(server_setup)
+        self._package = packaging.package(comps)
+        self._allocations = [n for n in nodes if isinstance(n, DispycosNodeAllocate)]
+        self._node_hosts = [n for n in nodes if isinstance(n, str)]
+        self._node_hosts += [a.node for a in self._allocations if "*" not in a.node]
+        self._node_port = config.DispycosNodePort
+        self.status_task = status_task
+        self._server_setup = server_setup
+        self._server_setup_args = ()
+        self.pulse_interval = pulse_interval
+        self.ping_interval = ping_interval
+        self.zombie_period = zombie_period
+        self.abandon_zombie_nodes = bool(abandon_zombie_nodes)
+        self._scheduler = None
+
+    # ---- the scheduler ---------------------------------------------------------------------
+
+    def schedule(self, location=None, timeout=None):
+        """[y] Start the scheduler for this client: 0.  ``location``: a
+        shared scheduler (the ``dispycos`` program) -- not supported yet."""
+        if location is not None:
+            raise NotImplementedError("dispycos: a shared scheduler (location=) is not "
+                                      "supported yet; use the in-process one")
+        if self._scheduler is None:
+            self._scheduler = Scheduler(self)
+        return _value(0)
+
+    def _need(self):
+        if self._scheduler is None:
+            raise RuntimeError("call 'yield client.schedule()' first")
+        return self._scheduler
+
+    def _allocate(self, info):
+        """CPUs to use on the node described by ``info`` (DispycosNodeInfo)."""
+        avail = info.avail_info
+        return node_cpus(self._allocations, info.addr, info.name, info.platform, info.cpus,
+                         getattr(avail, "memory", None), getattr(avail, "disk", None))
+
+    def _job_code(self, gen):
+        """(name, source or None) of a job function: the source goes along
+        when ``gen`` was not among the components."""
+        if not inspect.isfunction(gen):
+            raise TypeError("a job must be a (generator) function, not %r" % (gen,))
+        return gen.__name__, packaging.add_source(self._package, gen)
+
+    # ---- jobs -------------------------------------------------------------------------------
+
+    def rtask_at(self, where, gen, *args, **kwargs):
+        """[y] Run ``gen(*args, **kwargs)`` as a CPU job at ``where`` (a node's
+        address or name, a node's or a server's Location): its remote task,
+        or None.  Waits while every server there has a CPU job."""
+        return self._need().submit(where, True, gen, args, kwargs)
+
+    def rtask(self, gen, *args, **kwargs):
+        """[y] Run a CPU job on the least-loaded node (see rtask_at)."""
+        return self._need().submit(None, True, gen, args, kwargs)
+
+    def io_rtask_at(self, where, gen, *args, **kwargs):
+        """[y] Run an I/O job at ``where``: no one-per-server limit."""
+        return self._need().submit(where, False, gen, args, kwargs)
+
+    def io_rtask(self, gen, *args, **kwargs):
+        """[y] Run an I/O job on any server."""
+        return self._need().submit(None, False, gen, args, kwargs)
+
+    run = rtask
+    run_at = rtask_at
+    run_async = io_rtask
+    run_async_at = io_rtask_at
+
+    # ---- what is there -------------------------------------------------------------------
+
+    def nodes(self):
+        """[y] The addresses of the nodes in use."""
+        s = self._need()
+        return _value([n.info.addr for n in s.nodes.values()
+                       if n.status == Scheduler.NodeInitialized])
+
+    def servers(self):
+        """[y] The Locations of the servers that take jobs."""
+        s = self._need()
+        return _value([loc for loc, sv in s.servers.items()
+                       if sv.status == Scheduler.ServerInitialized])
+
+    def tasks(self, where=None):
+        """[y] The running jobs (at ``where``: a node's address or Location,
+        or a server's Location)."""
+        s = self._need()
+        from pycos.dispy.scheduler import _matches
+        return _value([t for t, (sv, _) in s.jobs.items()
+                       if where is None or _matches(where, sv.task.location, sv.node)])
+
+    def close(self, await_io=False, terminate=False, timeout=None):
+        """[y] End the computation: waits for the CPU jobs (and the I/O jobs
+        with ``await_io``; with ``terminate`` every job gets
+        KeyboardInterrupt at once), stops the servers, releases the nodes
+        (which remove the client's files) and sends ClientClosed."""
+        if self._scheduler is None:
+            return _value(0)
+        return self._scheduler.close(await_io, terminate, timeout)
+
+
+Computation = Client

@@ -1,0 +1,390 @@
+"""The dispycos scheduler: finds nodes, starts servers on them for a client,
+and places the client's jobs.
+
+This is the in-process scheduler (``yield client.schedule()``): it runs as
+tasks on the client's own netpycos scheduler.  Its task
+``dispycos_scheduler`` takes what nodes and servers report:
+
+``PeerStatus`` Online
+    a peer appeared (discovery, ``Client(nodes=...)``, or a node started
+    with ``--peer``); if it has a ``dispycos_node`` task it is asked for its
+    :class:`DispycosNodeInfo` (NodeDiscovered), the node allocation decides
+    how many CPUs to use, the client's files are sent to it, and it is asked
+    to start that many servers (NodeInitialized);
+``("server_up", node, index, server)``
+    a server process runs (ServerDiscovered): it is sent the client's code
+    and ``server_setup``;
+``("server_ready", server, rps)``
+    the server can take jobs (ServerInitialized) through the RPS ``rps``;
+``PeerStatus`` Offline, ``("server_exit", node, server)``
+    a server or node is gone (ServerDisconnected / NodeDisconnected); the
+    node reports a server process's end at once.
+
+Jobs are calls of a server's RPS, so a job's end reaches the client's
+``yield rtask()`` from the server directly, and reaches the scheduler's
+monitor task, which frees the server, hands the next waiting job its place
+and passes the MonitorStatus to the client's ``status_task``.  A server that
+dies ends each of its jobs with a MonitorStatus whose type is
+:class:`pycos.netpycos.PeerOffline` (netpycos's RPS monitor) -- never a job
+left running.
+
+Placement: a CPU job (``rtask``) needs a server without a CPU job (one per
+server process, as in the original), on the least-loaded node; an I/O job
+(``io_rtask``) any initialized server, the one with the fewest jobs.  Jobs
+that find no free server wait in order, and each freed server wakes one
+waiter (not all of them).
+"""
+
+import collections
+import os
+import socket
+import time
+
+import pycos.netpycos as netpycos
+from pycos import config
+from pycos.core.log import logger
+from pycos.core.scheduler import Scheduler as _Loop
+from pycos.core.support import MonitorStatus
+from pycos.core.support import Location
+from pycos.dispy.status import DispycosStatus, DispycosTaskInfo, Status
+
+__all__ = ["Scheduler"]
+
+#: the longest close() waits for nodes to release the client (their servers
+#: get pycos.dispy.node.STOP_GRACE to end)
+RELEASE_WAIT = 10.0
+
+
+class _Node(object):
+    __slots__ = ("task", "info", "status", "cpus", "servers")
+
+    def __init__(self, task, info):
+        self.task = task
+        self.info = info
+        self.status = Status.NodeDiscovered
+        self.cpus = 0
+        self.servers = {}            # server Location -> _Server
+
+
+class _Server(object):
+    __slots__ = ("task", "node", "rps", "status", "cpu_jobs", "jobs")
+
+    def __init__(self, task, node):
+        self.task = task
+        self.node = node
+        self.rps = None
+        self.status = Status.ServerDiscovered
+        self.cpu_jobs = 0
+        self.jobs = set()
+
+
+class Scheduler(Status):
+    """The in-process scheduler of one :class:`Client` (see the module
+    docstring).  The status constants (``Scheduler.NodeDiscovered`` ...)
+    are the ones the status task receives."""
+
+    def __init__(self, client):
+        self.client = client
+        self.sched = netpycos.Pycos.instance()
+        self.cid = "%s-%d-%s" % (socket.gethostname(), os.getpid(), os.urandom(4).hex())
+        self.nodes = {}              # node Location -> _Node
+        self.servers = {}            # server Location -> _Server
+        self.jobs = {}               # remote task -> (_Server, cpu)
+        self.early = {}              # job ends that came before their call's reply
+        self.waiting = collections.deque()
+        self.closing = False
+        self._collector = None       # close()'s task counting the nodes' releases
+        self.idle = netpycos.Event()
+        self.idle.set()
+        self.task = netpycos.Task(self._run)
+        self.monitor = netpycos.Task(self._monitor)
+
+    # ---- status ----------------------------------------------------------------------
+
+    def _status(self, status, info):
+        st = self.client.status_task
+        if st is not None:
+            st.send(DispycosStatus(status, info))
+
+    # ---- nodes and servers ----------------------------------------------------------------
+
+    def _run(self, task=None):
+        task.register("dispycos_scheduler")
+        self.sched.peer_status(task)
+        for loc in self.sched.peers():
+            netpycos.Task(self._probe, loc)
+        for host in self.client._node_hosts:
+            yield self.sched.peer(host, udp_port=self.client._node_port)
+        # nodes listen on DispycosNodePort; they also announce themselves to
+        # DispycosSchedulerPort (netpycos's port) on their own
+        self.sched.discover_peers(port=self.client._node_port)
+        while True:
+            msg = yield task.receive()
+            if isinstance(msg, netpycos.PeerStatus):
+                if msg.status == netpycos.PeerStatus.Online:
+                    netpycos.Task(self._probe, msg.location)
+                else:
+                    self._peer_gone(msg.location)
+                continue
+            if not isinstance(msg, tuple) or not msg:
+                continue
+            kind = msg[0]
+            if kind == "node_info":
+                self._node_info(msg[1], msg[2])
+            elif kind == "node_reserved":
+                node = self.nodes.get(msg[1].location)
+                if node is not None and node.status == Status.NodeDiscovered:
+                    node.status = Status.NodeInitialized
+                    node.cpus = msg[2]
+                    self._status(Status.NodeInitialized, node.info)
+            elif kind == "node_busy":
+                logger.info("dispycos: node %s serves another client", msg[1].location)
+            elif kind == "server_up":
+                self._server_up(msg[1], msg[3])
+            elif kind == "server_ready":
+                self._server_ready(msg[1], msg[2])
+            elif kind == "server_exit":
+                # the process is gone: its connection is given up now, which
+                # ends its jobs (PeerOffline) without waiting for netpycos
+                loc = msg[2].location
+                if loc in self.servers:
+                    yield self.sched.close_peer(loc)
+            elif kind == "server_failed":
+                self._server_closed(msg[1].location, Status.ServerClosed)
+            elif kind == "quit":
+                break
+
+    def _probe(self, loc, task=None):
+        if loc in self.nodes or loc in self.servers or self.closing:
+            return
+        node = yield netpycos.Task.locate("dispycos_node", loc, timeout=config.MsgTimeout)
+        if node is not None and not self.closing:
+            node.send(("info", self.task))
+
+    def _node_info(self, node_task, info):
+        loc = node_task.location
+        if loc in self.nodes or self.closing:
+            return
+        node = self.nodes[loc] = _Node(node_task, info)
+        self._status(Status.NodeDiscovered, info)
+        cpus = self.client._allocate(info)
+        if cpus <= 0:
+            node.status = Status.NodeIgnore
+            return
+        netpycos.Task(self._init_node, node, cpus)
+
+    def _init_node(self, node, cpus, task=None):
+        loc = node.task.location
+        for f in self.client._package.files:
+            sub = os.path.dirname(f.name)
+            r = yield self.sched.send_file(loc, f.path, overwrite=True, timeout=config.MsgTimeout,
+                                           dir=self.cid + "/" + sub if sub else self.cid)
+            if r < 0:
+                logger.warning("dispycos: sending %s to node %s failed", f.path, loc)
+                node.status = Status.NodeIgnore
+                return
+        node.task.send(("reserve", self.cid, cpus, self.task))
+
+    def _server_up(self, node_task, server_task):
+        node = self.nodes.get(node_task.location)
+        loc = server_task.location
+        if node is None or loc in self.servers or self.closing:
+            return
+        server = self.servers[loc] = node.servers[loc] = _Server(server_task, node)
+        self._status(Status.ServerDiscovered, loc)
+        c = self.client
+        setup = c._server_setup.__name__ if c._server_setup is not None else None
+        server_task.send(("setup", c._package.code, setup, c._server_setup_args, self.task))
+
+    def _server_ready(self, server_task, rps):
+        server = self.servers.get(server_task.location)
+        if server is None or server.status != Status.ServerDiscovered:
+            return
+        rps.monitor(self.monitor)
+        server.rps = rps
+        server.status = Status.ServerInitialized
+        self._status(Status.ServerInitialized, server_task.location)
+        self._wake(len(self.waiting))
+
+    def _peer_gone(self, loc):
+        if loc in self.servers:
+            self._server_closed(loc, Status.ServerDisconnected)
+        node = self.nodes.get(loc)
+        if node is not None and self._collector is not None:
+            self._collector.send(("node_gone", loc))      # close() waits for it no more
+        if node is not None and node.status not in (Status.NodeClosed, Status.NodeDisconnected):
+            node.status = Status.NodeDisconnected
+            for sloc in list(node.servers):
+                self._server_closed(sloc, Status.ServerDisconnected)
+            self._status(Status.NodeDisconnected, node.info)
+            del self.nodes[loc]
+
+    def _server_closed(self, loc, status):
+        server = self.servers.pop(loc, None)
+        if server is None:
+            return
+        server.node.servers.pop(loc, None)
+        was = server.status
+        server.status = status
+        if was in (Status.ServerDiscovered, Status.ServerInitialized):
+            self._status(status, loc)
+        # its jobs end by the RPS monitor (PeerOffline), which frees the rest
+
+    # ---- jobs ---------------------------------------------------------------------------
+
+    def _pick(self, where, cpu):
+        best = None
+        best_key = None
+        for loc, s in self.servers.items():
+            if s.status != Status.ServerInitialized:
+                continue
+            if where is not None and not _matches(where, loc, s.node):
+                continue
+            if cpu and s.cpu_jobs:
+                continue
+            node_busy = sum(x.cpu_jobs for x in s.node.servers.values())
+            key = (node_busy / max(len(s.node.servers), 1), len(s.jobs))
+            if best is None or key < best_key:
+                best, best_key = s, key
+        return best
+
+    def _possible(self, where):
+        """Whether a server for ``where`` exists or may still come."""
+        if self.closing:
+            return False
+        if where is None:
+            return True
+        return any(_matches(where, loc, s.node) for loc, s in self.servers.items())
+
+    def submit(self, where, cpu, gen, args, kwargs):
+        """[y] Start job ``gen(*args, **kwargs)`` (see Client.rtask)."""
+        task = _Loop.cur_task()
+        name, code = self.client._job_code(gen)
+        first = True
+        while True:
+            server = self._pick(where, cpu)
+            if server is not None:
+                break
+            if not self._possible(where) or (where is not None and not first
+                                             and not self._possible(where)):
+                return None
+            first = False
+            self.waiting.append(task)
+            r = yield task.suspend()
+            if r == "closing":
+                return None
+        if cpu:
+            server.cpu_jobs += 1
+        self.idle.clear()
+        rtask = yield server.rps(name, code, args, kwargs)
+        if not isinstance(rtask, netpycos.Task):
+            if cpu:
+                server.cpu_jobs -= 1
+                self._wake(1)
+            self._check_idle()
+            return None
+        server.jobs.add(rtask)
+        self.jobs[rtask] = (server, cpu)
+        self._status(Status.TaskStarted, DispycosTaskInfo(rtask, args, kwargs, time.time()))
+        early = self.early.pop(rtask, None)
+        if early is not None:
+            self._job_done(early)
+        return rtask
+
+    def _wake(self, n):
+        while n > 0 and self.waiting:
+            t = self.waiting.popleft()
+            t.resume(None)
+            n -= 1
+
+    def _monitor(self, task=None):
+        while True:
+            msg = yield task.receive()
+            if isinstance(msg, MonitorStatus):
+                if msg.info in self.jobs:
+                    self._job_done(msg)
+                else:
+                    self.early[msg.info] = msg
+            elif msg == "quit":
+                break
+
+    def _job_done(self, status):
+        server, cpu = self.jobs.pop(status.info)
+        server.jobs.discard(status.info)
+        if cpu:
+            server.cpu_jobs -= 1
+        st = self.client.status_task
+        if st is not None:
+            st.send(status)
+        if cpu:
+            self._wake(1)
+        self._check_idle()
+
+    def _check_idle(self):
+        if not self.jobs:
+            self.idle.set()
+
+    # ---- close --------------------------------------------------------------------------
+
+    def close(self, await_io=False, terminate=False, timeout=None):
+        """[y] (see Client.close)"""
+        if self.closing:
+            return 0
+        if terminate:
+            for rtask in list(self.jobs):
+                rtask.throw(KeyboardInterrupt)
+        elif self.jobs:
+            # CPU jobs always finish; I/O jobs only with await_io
+            def busy():
+                return any(cpu or await_io for _, cpu in self.jobs.values())
+            end = None if timeout is None else time.monotonic() + timeout
+            while busy():
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self.idle.clear()
+                yield self.idle.wait(timeout=0.5 if left is None else min(left, 0.5))
+        self.closing = True
+        for t in list(self.waiting):
+            t.resume("closing")
+        self.waiting.clear()
+        for loc, server in list(self.servers.items()):
+            server.task.send(("quit", bool(terminate)))
+        waits = list(self.nodes.values())
+        # the nodes stop the servers (a grace period for their jobs) and
+        # remove the client's files; close() returns when they did, or at
+        # RELEASE_WAIT
+        collector = self._collector = netpycos.Task(_collect, len(waits), RELEASE_WAIT)
+        for node in waits:
+            node.task.send(("release", self.cid, collector))
+        for loc in list(self.servers):
+            self._server_closed(loc, Status.ServerClosed)
+        yield collector.finish()
+        for node in waits:
+            if node.status in (Status.NodeInitialized, Status.NodeDiscovered):
+                node.status = Status.NodeClosed
+                self._status(Status.NodeClosed, node.info)
+        self.nodes.clear()
+        self._status(Status.ClientClosed, id(self.client))
+        self.task.send(("quit",))
+        self.monitor.send("quit")
+        return 0
+
+
+def _collect(n, timeout, task=None):
+    """Wait for ``n`` replies (up to ``timeout`` seconds in all)."""
+    end = time.monotonic() + timeout
+    while n > 0:
+        left = end - time.monotonic()
+        if left <= 0 or (yield task.receive(timeout=left)) is None:
+            break
+        n -= 1
+
+
+def _matches(where, loc, node):
+    """``where`` (a server Location, a node Location, or a node's address or
+    name) names server ``loc`` or its node."""
+    if isinstance(where, Location):
+        return where == loc or where == node.task.location
+    return where in (node.info.addr, node.info.name, loc.addr)
+

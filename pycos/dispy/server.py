@@ -1,0 +1,191 @@
+"""A dispycos server: one process that runs one client's jobs.
+
+The node daemon (:mod:`pycos.dispy.node`) starts ``cpus`` of these for a
+client with::
+
+    python -c "from pycos.dispy.server import main; main()"
+
+and writes one JSON line of settings on the process's standard input (the
+secret never appears in ``ps``).  It keeps that pipe open: the server ends
+when it reads end-of-file, so a node that dies -- even by ``kill -9`` --
+never leaves servers behind.
+
+The server is a netpycos scheduler of its own (no discovery: it talks to its
+node and to the client's scheduler only).  Its task ``dispycos_server``
+takes the client's code (``setup``): the source of the client's components
+is executed in this process's ``__main__`` namespace -- so objects the
+client pickled as ``__main__.Something`` unpickle here -- and the
+``server_setup`` generator, if any, runs before the first job.  Jobs arrive
+as calls of the RPS ``dispycos_job``: each starts the client's generator
+function as a task here, and the RPS machinery sends the task's end to the
+caller (the client's ``yield rtask()``) and to its monitor (the scheduler).
+``quit`` -- or the end of standard input -- throws ``KeyboardInterrupt``
+into the running jobs (so they can save state), waits up to a grace period
+for them, then ends the process, telling its peers it goes.
+"""
+
+import json
+import os
+import sys
+import threading
+
+import pycos.netpycos as netpycos
+from pycos import config
+from pycos.core.log import logger
+from pycos.core.support import Location
+from pycos.dispy import packaging
+
+__all__ = ["main"]
+
+#: seconds running jobs get between KeyboardInterrupt and the end of the process
+QUIT_GRACE = 5.0
+
+
+class _Server(object):
+    def __init__(self, cfg, sched):
+        self.cfg = cfg
+        self.sched = sched
+        self.ns = sys.modules["__main__"].__dict__
+        self.ns.setdefault("pycos", netpycos)      # 4.x job code uses it unimported
+        self.jobs = set()
+        self.rps = None
+        self.task = None
+        self.quitting = False
+        self.eof = threading.Event()     # stdin (the node's pipe) closed
+
+    # ---- the jobs ----------------------------------------------------------------
+
+    def job(self, name, code, args, kwargs, task=None):
+        """The RPS method: run the client's generator ``name`` in this task."""
+        fn = self.ns.get(name)
+        if fn is None and code:
+            packaging.load(code, self.ns)          # a job sent with its source
+            fn = self.ns.get(name)
+        if fn is None:
+            raise NameError("dispycos job %r: no such function in the client's code" % (name,))
+        self.jobs.add(task)
+        try:
+            kwargs = dict(kwargs or {})
+            kwargs["task"] = task
+            gen = fn(*args, **kwargs)
+            if not hasattr(gen, "send"):
+                return gen                         # a plain function: its value
+            return (yield gen)
+        finally:
+            self.jobs.discard(task)
+
+    # ---- the control task ---------------------------------------------------------
+
+    def control(self, task=None):
+        self.task = task
+        if self.eof.is_set():          # the node let go of us while we started
+            return
+        cfg = self.cfg
+        task.register("dispycos_server")
+        node_loc = Location(cfg["node_addr"], cfg["node_port"])
+        node = yield netpycos.Task.locate("dispycos_node", node_loc, timeout=config.MsgTimeout)
+        if node is None:
+            logger.warning("dispycos server %s: node at %s not found", cfg["index"], node_loc)
+            return
+        node.send(("server_up", cfg["index"], task, os.getpid()))
+        while True:
+            msg = yield task.receive()
+            if not isinstance(msg, tuple) or not msg:
+                continue
+            kind = msg[0]
+            if kind == "setup":
+                _, code, setup, setup_args, reply = msg
+                ok = yield self._setup(code, setup, setup_args)
+                if ok:
+                    self.rps = netpycos.RPS(self.job, name="dispycos_job")
+                    self.rps.register()
+                    reply.send(("server_ready", task, self.rps))
+                else:
+                    reply.send(("server_failed", task))
+            elif kind == "quit":
+                yield self._quit(msg[1] if len(msg) > 1 else False)
+                return
+
+    def _setup(self, code, setup, setup_args):
+        try:
+            packaging.load(code, self.ns)
+        except Exception as e:
+            logger.warning("dispycos server: the client's code does not load: %s: %s",
+                           type(e).__name__, e)
+            return False
+        if not setup:
+            return True
+        fn = self.ns.get(setup)
+        if fn is None:
+            logger.warning("dispycos server: no server_setup %r in the client's code", setup)
+            return False
+        t = netpycos.Task(fn, *(setup_args or ()))
+        r = yield t.finish()
+        if r not in (0, None):
+            logger.warning("dispycos server: server_setup returned %r", r)
+            return False
+        return True
+
+    def _quit(self, terminate):
+        self.quitting = True
+        if self.rps is not None:
+            self.rps.close()
+        jobs = list(self.jobs)
+        for t in jobs:
+            t.throw(KeyboardInterrupt)
+        if jobs and not terminate:
+            waiter = netpycos.Task(_wait_all, jobs)
+            yield waiter.finish(timeout=QUIT_GRACE)
+        for t in list(self.jobs):
+            t.terminate()
+
+
+def _wait_all(jobs, task=None):
+    for t in jobs:
+        yield t.finish()
+
+
+def _lifeline(server):
+    """End-of-file on stdin: the node is gone, or releases its client; the
+    control task quits (jobs get KeyboardInterrupt) and main() ends the
+    process."""
+    # os.read, not sys.stdin: a thread blocked in a buffered read holds the
+    # buffer's lock, which the interpreter's exit then cannot take
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    server.eof.set()
+    task = server.task
+    if task is not None:
+        task.send(("quit", False))
+
+
+def main():
+    """Entry point of a server process (see the module docstring)."""
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(0, 1)            # byte by byte: nothing after the line is taken
+        if not chunk:
+            return
+        line += chunk
+    cfg = json.loads(line)
+    for k, v in (cfg.get("config") or {}).items():
+        setattr(config, k, v)
+    os.makedirs(cfg["dir"], exist_ok=True)
+    os.chdir(cfg["dir"])
+    sched = netpycos.Pycos(name=cfg["name"], host=cfg["host"], tcp_port=cfg.get("port", 0),
+                           udp_port=0, discover_peers=False, secret=cfg["secret"],
+                           dest_path=cfg["dir"], insecure=cfg.get("insecure", False))
+    server = _Server(cfg, sched)
+    try:
+        ctl = netpycos.Task(server.control)
+    except RuntimeError:
+        return
+    threading.Thread(target=_lifeline, args=(server,), name="dispycos-lifeline",
+                     daemon=True).start()
+    ctl.value()
+    # here, not in another thread, so the process ends only after the peers
+    # got what was queued and a goodbye (they learn at once that we are gone)
+    sched.terminate()

@@ -1,0 +1,29 @@
+"""dispycos: run a client's jobs on the server processes of node daemons.
+
+    import pycos.netpycos
+    from pycos.dispycos import *
+
+    def compute(n, task=None):
+        yield task.sleep(n)
+        return n * n
+
+    def main(task=None):
+        client = Client([compute])
+        if (yield client.schedule()):
+            raise Exception("no scheduler")
+        rtask = yield client.rtask(compute, 2)
+        print((yield rtask()))
+        yield client.close()
+
+Nodes run ``dispycosnode``.  The parts live in :mod:`pycos.dispy`
+(client, scheduler, node, server, packaging, status); this module is the
+public face, with the names 4.x programs import.  See docs/dispycos.md.
+"""
+
+from pycos.dispy.client import Client, Computation
+from pycos.dispy.scheduler import Scheduler
+from pycos.dispy.status import (DispycosNodeAllocate, DispycosNodeAvailInfo, DispycosNodeInfo,
+                                DispycosStatus, DispycosTaskInfo)
+
+__all__ = ["Client", "Computation", "Scheduler", "DispycosStatus", "DispycosTaskInfo",
+           "DispycosNodeInfo", "DispycosNodeAvailInfo", "DispycosNodeAllocate"]

@@ -1,0 +1,154 @@
+"""dispycosnode: the dispycos node daemon.
+
+    dispycosnode [-c CPUS] [-i HOST] [-s SECRET] [--peer HOST:PORT] ...
+    python -m pycos.dispycosnode ...
+
+Runs one server process per CPU for one client at a time (the work is in
+:mod:`pycos.dispy.node`; the options, ``--config`` files and
+``--save_config`` in :mod:`pycos.dispy.nodeconf`).  It finds schedulers by
+discovery -- it listens on its node port and announces itself to the
+scheduler port -- and, with ``--peer``, by connecting to the schedulers
+listed, again and again with a jittered back-off (capped at 30 s) while
+they are not there, so a scheduler that starts later, even where UDP does
+not pass, finds the node.
+
+Commands on standard input (when not ``--daemon``): ``status``, ``close``
+(release the current client), ``quit`` (release it and exit), ``terminate``
+(the same, at once); end of input is ``quit``.  SIGINT, SIGTERM and SIGHUP
+also quit: no server process outlives the daemon.
+"""
+
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+
+import pycos.netpycos as netpycos
+from pycos import config
+from pycos.core.log import logger
+from pycos.core.support import Location
+from pycos.dispy import nodeconf
+from pycos.dispy.node import NodeDaemon
+
+__all__ = ["main"]
+
+#: the longest wait between two tries to reach a --peer scheduler
+PEER_RETRY_MAX = 30.0
+
+
+def _find_schedulers(sched, conf, task=None):
+    """Announce to the scheduler port now and every ``ping_interval``; keep
+    trying each ``--peer`` until it is online."""
+    sched.discover_peers(port=conf.scheduler_port)
+    pending = [Location(h, p) for h, p in conf.peers]
+    delay = 0.5
+    next_ping = conf.ping_interval or 0
+    waited = 0.0
+    while True:
+        for loc in list(pending):
+            if loc in sched.peers():
+                pending.remove(loc)
+                continue
+            sched.peer(loc)
+        if not pending and not next_ping:
+            return
+        wait = delay * random.uniform(0.5, 1.5)
+        yield task.sleep(wait)
+        waited += wait
+        delay = min(delay * 2, PEER_RETRY_MAX)
+        if next_ping and waited >= next_ping:
+            sched.discover_peers(port=conf.scheduler_port)
+            waited = 0.0
+
+
+def _lines(fd):
+    """The lines of ``fd``, read with os.read: a thread blocked in a
+    buffered read of sys.stdin would hold a lock the interpreter's exit
+    needs."""
+    buf = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            if buf:
+                yield buf.decode("utf-8", "replace")
+            return
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            yield line.decode("utf-8", "replace")
+
+
+def _console(daemon, sched):
+    """Commands from standard input (see the module docstring)."""
+    for line in _lines(0):
+        cmd = line.strip().lower()
+        if cmd == "status":
+            c = daemon.client
+            print("dispycosnode %s at %s: %s" % (
+                sched.name, sched.location,
+                "idle" if c is None else "client %s, %d servers" % (c.cid, len(c.procs))))
+            sys.stdout.flush()
+        elif cmd == "close":
+            c = daemon.client
+            if c is not None:
+                daemon.task.send(("release", c.cid, None))
+        elif cmd in ("quit", "terminate"):
+            break
+    daemon.task.send(("quit",))
+
+
+def main(argv=None):
+    """Run the node daemon (see the module docstring); its exit status."""
+    conf = nodeconf.load(argv)
+    if conf.save_config:
+        return 0
+    if conf.debug:
+        logger.setLevel(logging.DEBUG)
+    config.MsgTimeout = conf.msg_timeout
+    # clients' files land here: ours alone (another local user must not
+    # plant files a server would load)
+    os.makedirs(conf.dest_path, mode=0o700, exist_ok=True)
+    st = os.stat(conf.dest_path)
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        sys.stderr.write("dispycosnode: %s belongs to another user; give --dest_path a "
+                         "directory of your own\n" % conf.dest_path)
+        return 2
+    sched = netpycos.Pycos(
+        name=conf.name, host=conf.host[0] if conf.host else None,
+        ext_host=conf.ext_host[0] if conf.ext_host else None,
+        tcp_port=conf.node_ports[0], udp_port=conf.node_ports[0],
+        ipv4_udp_multicast=conf.ipv4_udp_multicast, secret=conf.secret,
+        certfile=conf.certfile, keyfile=conf.keyfile, dest_path=conf.dest_path,
+        max_file_size=conf.max_file_size or None, insecure=conf.insecure)
+    daemon = NodeDaemon(sched, conf.cpus, sched.dest_path, secret=conf.secret,
+                        server_ports=conf.node_ports[1:], serve=conf.serve,
+                        insecure=conf.insecure)
+    netpycos.Task(_find_schedulers, sched, conf)
+
+    def stop(signum, frame):
+        daemon.task.send(("quit",))
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, stop)
+    if not conf.daemon:
+        threading.Thread(target=_console, args=(daemon, sched), name="dispycosnode-console",
+                         daemon=True).start()
+    print("dispycosnode %s: %d servers, at %s" % (sched.name, conf.cpus, sched.location))
+    sys.stdout.flush()
+    while not daemon.done.wait(0.5):      # (wakes for signals)
+        pass
+    sched.terminate()
+    return 0
+
+
+def _console_main():
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _console_main()

@@ -1,0 +1,234 @@
+"""dispycos end to end on loopback: this process is the client (with the
+in-process scheduler), ``dispycosnode`` runs in a real process and starts
+real server processes.  Jobs, results, the status stream in order, a job
+that fails, a server killed with -9 (its job ends with a PeerOffline
+MonitorStatus, the others go on), close() releasing the node (its servers
+end, its directory goes).
+"""
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+
+import pytest
+
+import pycos
+import pycos.netpycos as netpycos
+from pycos.core.scheduler import Pycos as CorePycos
+from pycos.dispycos import Client, DispycosStatus, DispycosTaskInfo, Scheduler
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
+from netutil import Proc  # noqa: E402
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def compute(i, delay, task=None):
+    import os                  # a job's imports are its own (the source travels alone)
+    yield task.sleep(delay)
+    return (i, i * i, os.getpid())
+
+
+def fails(task=None):
+    yield task.sleep(0)
+    raise ValueError("job failed on purpose")
+
+
+def sleeper(task=None):
+    yield task.sleep(3600)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """(client scheduler, start_node(cpus) -> Proc) ; everything is stopped
+    and checked after the test."""
+    old = CorePycos.existing()
+    if old is not None:
+        old.terminate()
+    secret = secrets.token_hex(8)
+    threads = set(threading.enumerate())
+    sched = netpycos.Pycos(name="client", host="127.0.0.1", udp_port=0, secret=secret)
+    nodes = []
+
+    def start_node(cpus):
+        dest = tmp_path / ("node%d" % len(nodes))
+        code = ("import sys; from pycos.dispycosnode import main; sys.exit(main(%r))"
+                % (["-c", str(cpus), "-i", "127.0.0.1", "-s", secret, "--node_ports", "0",
+                    "--dest_path", str(dest), "--peer", "127.0.0.1:%d" % sched.location.port],))
+        p = Proc(code, secret, name="node%d" % len(nodes))
+        p.dest = dest
+        nodes.append(p)
+        p.expect(r"^dispycosnode ", timeout=30)
+        return p
+    yield sched, start_node
+    problems = []
+    for p in nodes:
+        alive = p.proc.poll() is None
+        p.proc.stdin.close()
+        if alive:
+            try:
+                p.proc.wait(20)
+            except Exception:
+                p.proc.kill()
+                problems.append("%s did not end on 'quit':\n%s" % (p.name, p.output()))
+    sched.terminate()
+    for p in nodes:
+        p._reader.join(10)
+        p.proc.stdout.close()
+    for p in nodes:
+        # no server process outlives its node
+        left = [d for d in os.listdir("/proc") if d.isdigit() and _parent(d) == p.proc.pid]
+        if left:
+            problems.append("servers left running: %r" % left)
+    extra = [t for t in threading.enumerate() if t not in threads and t.is_alive()
+             and t.name != "proc-reader"]
+    problems += ["thread left running: %r" % t for t in extra]
+    assert not problems, "\n".join(problems)
+
+
+def _parent(pid):
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _statuses(task=None):
+    got = []
+    while True:
+        msg = yield task.receive()
+        got.append(msg)
+        if isinstance(msg, DispycosStatus) and msg.status == Scheduler.ClientClosed:
+            return got
+
+
+def test_jobs_results_and_status_stream(cluster):
+    sched, start_node = cluster
+    node = start_node(2)
+    st = pycos.Task(_statuses)
+    client = Client([compute], status_task=st)
+
+    def main(task=None):
+        assert (yield client.schedule()) == 0
+        rtasks = []
+        for i in range(8):
+            rt = yield client.rtask(compute, i, 0.05)
+            assert isinstance(rt, pycos.Task), rt
+            rtasks.append(rt)
+        results = []
+        for rt in rtasks:
+            results.append((yield rt()))
+        servers = yield client.servers()
+        nodes = yield client.nodes()
+        bad = yield client.rtask(fails)
+        failed = yield bad()
+        assert (yield client.close()) == 0
+        return results, servers, nodes, failed
+    results, servers, nodes, failed = pycos.Task(main).value(timeout=60)
+    assert [r[:2] for r in results] == [(i, i * i) for i in range(8)]
+    assert len({r[2] for r in results}) == 2          # both server processes worked
+    assert len(servers) == 2 and nodes == ["127.0.0.1"]
+    assert isinstance(failed, pycos.MonitorStatus) and failed.type is ValueError
+    got = st.value(timeout=30)
+    kinds = [m.status if isinstance(m, DispycosStatus) else type(m).__name__ for m in got]
+    assert kinds[:2] == [Scheduler.NodeDiscovered, Scheduler.NodeInitialized], kinds
+    assert kinds.count(Scheduler.ServerDiscovered) == 2
+    assert kinds.count(Scheduler.ServerInitialized) == 2
+    assert kinds.count(Scheduler.TaskStarted) == 9
+    assert kinds.count("MonitorStatus") == 9
+    assert kinds[-1] == Scheduler.ClientClosed
+    # each job: TaskStarted before its MonitorStatus
+    started = [m.info.task for m in got if isinstance(m, DispycosStatus)
+               and m.status == Scheduler.TaskStarted]
+    ended = [m.info for m in got if isinstance(m, pycos.MonitorStatus)]
+    assert set(started) == set(ended)
+    for m in got:
+        if isinstance(m, DispycosStatus) and m.status == Scheduler.TaskStarted:
+            assert isinstance(m.info, DispycosTaskInfo)
+    # the node released the client: its directory is gone, it is ready again
+    node.send_line("status")
+    node.expect(r"idle", timeout=10)
+    assert not [d for d in os.listdir(node.dest) if not d.startswith(".")], os.listdir(node.dest)
+
+
+def test_server_killed_ends_its_job_not_others(cluster):
+    """kill -9 the server running one job: that job ends with a PeerOffline
+    MonitorStatus (to `yield rtask()` and to the status task, with a
+    ServerDisconnected), the job on the other server finishes normally, and
+    close() still releases the node."""
+    sched, start_node = cluster
+    start_node(2)
+    st = pycos.Task(_statuses)
+    client = Client([compute, sleeper], status_task=st)
+
+    def main(task=None):
+        assert (yield client.schedule()) == 0
+        doomed = yield client.rtask(sleeper)
+        other = yield client.rtask(compute, 1, 1.0)
+        assert doomed.location != other.location
+        # an I/O job on the doomed server tells its pid
+        probe = yield client.io_rtask_at(doomed.location, compute, 0, 0)
+        pid = (yield probe())[2]
+        os.kill(pid, signal.SIGKILL)
+        start = time.monotonic()
+        lost = yield doomed(timeout=20)
+        took = time.monotonic() - start
+        done = yield other(timeout=20)
+        assert (yield client.close()) == 0
+        return lost, took, done
+    lost, took, done = pycos.Task(main).value(timeout=60)
+    assert isinstance(lost, pycos.MonitorStatus) and lost.type is netpycos.PeerOffline, lost
+    assert took < 5, took                 # a reset connection: at once, not a timeout
+    assert done[:2] == (1, 1)
+    got = st.value(timeout=30)
+    disc = [m for m in got if isinstance(m, DispycosStatus)
+            and m.status == Scheduler.ServerDisconnected]
+    assert len(disc) == 1
+    ends = [m for m in got if isinstance(m, pycos.MonitorStatus)]
+    assert sorted(m.type.__name__ for m in ends) == ["PeerOffline", "StopIteration",
+                                                      "StopIteration"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_node_signal_stops_it_and_its_servers(cluster, sig):
+    """SIGTERM/SIGINT/SIGHUP to the node daemon while a job runs: the daemon
+    exits cleanly, its server processes with it (no orphan), and the job
+    gets KeyboardInterrupt (so it can save its state) -- the client sees
+    that as its MonitorStatus, at once, not after a reconnect period."""
+    sched, start_node = cluster
+    node = start_node(2)
+    client = Client([sleeper])
+
+    def main(task=None):
+        assert (yield client.schedule()) == 0
+        job = yield client.rtask(sleeper)
+        assert isinstance(job, pycos.Task)
+        servers = [int(d) for d in os.listdir("/proc") if d.isdigit()
+                   and _parent(d) == node.proc.pid]
+        node.proc.send_signal(sig)
+        t0 = time.monotonic()
+        end = yield job(timeout=20)
+        assert (yield client.close(timeout=10)) == 0
+        took = time.monotonic() - t0
+        return servers, end, took
+    servers, end, took = pycos.Task(main).value(timeout=60)
+    assert took < 5, took                  # close() does not wait for a node that is gone
+    assert node.proc.wait(20) == 0, node.output()
+    assert len(servers) == 2
+    assert isinstance(end, pycos.MonitorStatus) and end.type is KeyboardInterrupt, end
+    for pid in servers:
+        assert not os.path.exists("/proc/%d" % pid) or _zombie(pid), pid
+    # (the job's KeyboardInterrupt is logged by its server: that is all)
+    out = node.output()
+    assert "Fatal" not in out and out.count("Traceback") <= 1, out
+
+
+def _zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
