@@ -188,9 +188,6 @@ class NodeDaemon(object):
 
     def _release(self, c, task=None):
         """[y] Stop client ``c``'s servers and remove its directory."""
-        if self.client is c:
-            self.client = None
-            self.served += 1
         for proc in c.procs.values():
             try:
                 proc.stdin.close()           # the server's lifeline: it ends
@@ -198,6 +195,9 @@ class NodeDaemon(object):
                 pass
         yield _reap(c.procs.values(), STOP_GRACE)
         shutil.rmtree(c.path, ignore_errors=True)
+        if self.client is c:             # (the node is free only now)
+            self.client = None
+            self.served += 1
         logger.info("dispycos node: released client %s", c.cid)
 
 

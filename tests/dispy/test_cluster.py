@@ -52,16 +52,18 @@ def cluster(tmp_path):
     sched = netpycos.Pycos(name="client", host="127.0.0.1", udp_port=0, secret=secret)
     nodes = []
 
-    def start_node(cpus):
+    def start_node(cpus, peer_port=None):
         dest = tmp_path / ("node%d" % len(nodes))
+        port = peer_port or sched.location.port
         code = ("import sys; from pycos.dispycosnode import main; sys.exit(main(%r))"
                 % (["-c", str(cpus), "-i", "127.0.0.1", "-s", secret, "--node_ports", "0",
-                    "--dest_path", str(dest), "--peer", "127.0.0.1:%d" % sched.location.port],))
+                    "--dest_path", str(dest), "--peer", "127.0.0.1:%d" % port],))
         p = Proc(code, secret, name="node%d" % len(nodes))
         p.dest = dest
         nodes.append(p)
         p.expect(r"^dispycosnode ", timeout=30)
         return p
+    start_node.secret = secret
     yield sched, start_node
     problems = []
     for p in nodes:
@@ -232,3 +234,61 @@ def _zombie(pid):
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+CLIENT = r"""
+import sys
+import pycos, pycos.netpycos as netpycos
+from pycos.dispycos import Client
+def sleeper(task=None):
+    yield task.sleep(3600)
+sched = netpycos.Pycos(name="doomed-client", host="127.0.0.1", udp_port=0,
+                       secret=sys.argv[1])
+print("PORT", sched.location.port, flush=True)
+def main(task=None):
+    client = Client([sleeper])
+    yield client.schedule()
+    job = yield client.rtask(sleeper)
+    print("RUNNING", job is not None, flush=True)
+    yield task.sleep(3600)
+pycos.Task(main).value()
+"""
+
+
+def test_client_killed_frees_the_node(cluster, tmp_path):
+    """E5 on loopback: kill -9 a client while its job runs; the node stops
+    that client's servers and removes its files by itself, within
+    netpycos's bound for a peer that went away (PeerReconnectPeriod)."""
+    import re
+    sched, start_node = cluster
+    # the node must find the doomed client: start it first, then the node
+    # with --peer pointing at it (the fixture's scheduler is a bystander)
+    script = tmp_path / "client.py"            # (a file: job sources are read from it)
+    script.write_text(CLIENT)
+    client = Proc("import runpy; runpy.run_path(%r, run_name='__main__')" % str(script),
+                  start_node.secret, name="client", args=[start_node.secret])
+    try:
+        port = int(client.expect(r"^PORT (\d+)$", timeout=20).group(1))
+        node = start_node(2, peer_port=port)
+        client.expect(r"^RUNNING True$", timeout=30)
+        servers = [d for d in os.listdir("/proc") if d.isdigit()
+                   and _parent(d) == node.proc.pid]
+        assert len(servers) == 2
+        start = time.monotonic()
+        client.kill()
+        deadline = start + 25
+        while True:
+            node.send_line("status")
+            m = node.expect(r"dispycosnode .*: (idle|client)", timeout=10)
+            if m.group(1) == "idle":
+                break
+            assert time.monotonic() < deadline, node.output()
+            time.sleep(0.5)                  # (polls the node's state)
+        took = time.monotonic() - start
+        assert not [d for d in os.listdir(node.dest) if not d.startswith(".")]
+        assert not [d for d in servers if os.path.exists("/proc/%s" % d)
+                    and not _zombie(int(d))]
+    finally:
+        client.kill()
+        client.proc.stdout.close()
+    assert took < 25, took
