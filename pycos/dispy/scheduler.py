@@ -35,7 +35,6 @@ that find no free server wait in order, and each freed server wakes one
 waiter (not all of them).
 """
 
-import collections
 import os
 import socket
 import time
@@ -91,7 +90,7 @@ class Scheduler(Status):
         self.servers = {}            # server Location -> _Server
         self.jobs = {}               # remote task -> (_Server, cpu)
         self.early = {}              # job ends that came before their call's reply
-        self.waiting = collections.deque()
+        self.waiting = []            # [task, where, woken] of jobs waiting for a server
         self.closing = False
         self._collector = None       # close()'s task counting the nodes' releases
         self.idle = netpycos.Event()
@@ -204,7 +203,7 @@ class Scheduler(Status):
         server.rps = rps
         server.status = Status.ServerInitialized
         self._status(Status.ServerInitialized, server_task.location)
-        self._wake(len(self.waiting))
+        self._wake()
 
     def _peer_gone(self, loc):
         if loc in self.servers:
@@ -260,19 +259,24 @@ class Scheduler(Status):
         """[y] Start job ``gen(*args, **kwargs)`` (see Client.rtask)."""
         task = _Loop.cur_task()
         name, code = self.client._job_code(gen)
-        first = True
+        entry = None
         while True:
             server = self._pick(where, cpu)
             if server is not None:
                 break
-            if not self._possible(where) or (where is not None and not first
-                                             and not self._possible(where)):
+            if not self._possible(where):
+                if entry is not None:
+                    self.waiting.remove(entry)
                 return None
-            first = False
-            self.waiting.append(task)
+            if entry is None:            # its place in the queue, kept until it gets a server
+                entry = [task, where, False]
+                self.waiting.append(entry)
+            entry[2] = False
             r = yield task.suspend()
             if r == "closing":
                 return None
+        if entry is not None:
+            self.waiting.remove(entry)
         if cpu:
             server.cpu_jobs += 1
         self.idle.clear()
@@ -280,7 +284,7 @@ class Scheduler(Status):
         if not isinstance(rtask, netpycos.Task):
             if cpu:
                 server.cpu_jobs -= 1
-                self._wake(1)
+                self._wake(server)
             self._check_idle()
             return None
         server.jobs.add(rtask)
@@ -291,11 +295,20 @@ class Scheduler(Status):
             self._job_done(early)
         return rtask
 
-    def _wake(self, n):
-        while n > 0 and self.waiting:
-            t = self.waiting.popleft()
-            t.resume(None)
-            n -= 1
+    def _wake(self, server=None):
+        """Resume the first waiting job that ``server`` (its CPU slot just
+        freed) can take -- one, not all; ``server`` None (a new server):
+        every waiting job looks again."""
+        for entry in self.waiting:
+            t, where, woken = entry
+            if woken:
+                continue
+            if server is None or where is None or _matches(where, server.task.location,
+                                                           server.node):
+                entry[2] = True
+                t.resume(None)
+                if server is not None:
+                    return
 
     def _monitor(self, task=None):
         while True:
@@ -317,7 +330,7 @@ class Scheduler(Status):
         if st is not None:
             st.send(status)
         if cpu:
-            self._wake(1)
+            self._wake(server)
         self._check_idle()
 
     def _check_idle(self):
@@ -345,7 +358,7 @@ class Scheduler(Status):
                 self.idle.clear()
                 yield self.idle.wait(timeout=0.5 if left is None else min(left, 0.5))
         self.closing = True
-        for t in list(self.waiting):
+        for t, _, _ in list(self.waiting):
             t.resume("closing")
         self.waiting.clear()
         for loc, server in list(self.servers.items()):

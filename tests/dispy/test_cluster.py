@@ -292,3 +292,43 @@ def test_client_killed_frees_the_node(cluster, tmp_path):
         client.kill()
         client.proc.stdout.close()
     assert took < 25, took
+
+
+def square(x, task=None):
+    yield task.sleep(0)
+    return x * x
+
+
+@pytest.mark.parametrize("n", [1000])
+def test_many_jobs_at_once_none_lost(cluster, n):
+    """n jobs submitted at once (n tasks each waiting for a free server):
+    every job starts once and ends once -- n results, n TaskStarted and n
+    MonitorStatus messages, 0 lost completions (the original could lose one
+    under load and leave `yield rtask()` hanging)."""
+    sched, start_node = cluster
+    start_node(2)
+    st = pycos.Task(_statuses)
+    client = Client([square], status_task=st)
+
+    def one(x, task=None):
+        rt = yield client.rtask(square, x)
+        if not isinstance(rt, pycos.Task):
+            return ("no job", x)
+        return (yield rt(timeout=60))
+
+    def main(task=None):
+        assert (yield client.schedule()) == 0
+        jobs = [pycos.Task(one, x) for x in range(n)]
+        results = []
+        for j in jobs:
+            results.append((yield j.finish()))
+        assert (yield client.close()) == 0
+        return results
+    results = pycos.Task(main).value(timeout=120)
+    assert results == [x * x for x in range(n)]
+    got = st.value(timeout=30)
+    started = [m.info.task for m in got if isinstance(m, DispycosStatus)
+               and m.status == Scheduler.TaskStarted]
+    ended = [m.info for m in got if isinstance(m, pycos.MonitorStatus)]
+    assert len(started) == n and len(set(started)) == n
+    assert len(ended) == n and set(ended) == set(started)
