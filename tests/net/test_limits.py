@@ -7,6 +7,7 @@ memory, descriptors and CPU time are read from /proc.  C1, C2, C4 and C5
 are in test_auth.py (which uses the helpers here)."""
 import gc
 import os
+import platform
 import select
 import socket
 import ssl
@@ -613,7 +614,11 @@ def test_receiver_that_never_reads(net, secret, monkeypatch):
         # what it holds is the queue (CPython: +17 MiB for a 16 MiB limit),
         # plus what PyPy's allocator keeps of the messages' garbage
         assert kept[1] - kept[0] < 8 * 2 ** 20, kept
-        assert kept[0] < 4 * high + 32 * 2 ** 20, kept
+        # the level itself: CPython frees the refused messages at once;
+        # PyPy's allocator keeps arenas of their garbage (measured +51 to
+        # +131 MiB on fresh machines), still far below what was pushed
+        slack = (32 if platform.python_implementation() == "CPython" else 192) * 2 ** 20
+        assert kept[0] < 4 * high + slack, kept
         assert r == 0 and 0.5 <= took < 0.6, (r, took)
         # the stalled write times out (PeerTimeout; it has been blocked since
         # the push): the connection is dropped.  Pings keep the sender's
