@@ -329,7 +329,7 @@ class Scheduler(Status):
         st = self.client.status_task
         if st is not None:
             st.send(status)
-        if cpu:
+        if cpu and server.status == Status.ServerInitialized:   # (not a server that is gone)
             self._wake(server)
         self._check_idle()
 
