@@ -170,11 +170,18 @@ class NodeDaemon(object):
                    "port": port, "node_addr": loc.addr, "node_port": loc.port,
                    "secret": self._secret or "", "dir": path, "insecure": self.insecure,
                    "config": self.server_config}
-            proc = subprocess.Popen(
-                [sys.executable, "-c", "from pycos.dispy.server import main; main()"],
-                stdin=subprocess.PIPE, cwd=path)
-            proc.stdin.write((json.dumps(cfg) + "\n").encode())
-            proc.stdin.flush()
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", "from pycos.dispy.server import main; main()"],
+                    stdin=subprocess.PIPE, cwd=path)
+            except OSError as e:         # (out of processes, memory...): fewer servers
+                logger.warning("dispycos node: server %d not started: %s", i, e)
+                break
+            try:
+                proc.stdin.write((json.dumps(cfg) + "\n").encode())
+                proc.stdin.flush()
+            except OSError:              # it died at once: its watcher reports it
+                pass
             c.procs[i] = proc
             # its end is news for the scheduler at once (a dead process's
             # connection may take a reconnect period to be given up)
