@@ -39,26 +39,30 @@ PEER_RETRY_MAX = 30.0
 
 
 def _find_schedulers(sched, conf, task=None):
-    """Announce to the scheduler port now and every ``ping_interval``; keep
-    trying each ``--peer`` until it is online."""
+    """Announce to the scheduler port now and every ``ping_interval``; try
+    each ``--peer`` that is not online (at start, and again whenever it
+    went offline: a scheduler that restarts, a partition that heals) with a
+    jittered back-off capped at PEER_RETRY_MAX."""
     sched.discover_peers(port=conf.scheduler_port)
-    pending = [Location(h, p) for h, p in conf.peers]
+    wanted = [Location(h, p) for h, p in conf.peers]
+    if not wanted and not conf.ping_interval:
+        return
     delay = 0.5
-    next_ping = conf.ping_interval or 0
     waited = 0.0
     while True:
-        for loc in list(pending):
-            if loc in sched.peers():
-                pending.remove(loc)
-                continue
+        online = set(sched.peers())
+        missing = [loc for loc in wanted if loc not in online]
+        for loc in missing:
             sched.peer(loc)
-        if not pending and not next_ping:
-            return
-        wait = delay * random.uniform(0.5, 1.5)
+        if missing:
+            wait = delay * random.uniform(0.5, 1.5)
+            delay = min(delay * 2, PEER_RETRY_MAX)
+        else:
+            wait = 1.0 if wanted else conf.ping_interval
+            delay = 0.5              # (the next time one is gone, start quick)
         yield task.sleep(wait)
         waited += wait
-        delay = min(delay * 2, PEER_RETRY_MAX)
-        if next_ping and waited >= next_ping:
+        if conf.ping_interval and waited >= conf.ping_interval:
             sched.discover_peers(port=conf.scheduler_port)
             waited = 0.0
 
@@ -127,7 +131,9 @@ def main(argv=None):
         max_file_size=conf.max_file_size or None, insecure=conf.insecure)
     daemon = NodeDaemon(sched, conf.cpus, sched.dest_path, secret=conf.secret,
                         server_ports=conf.node_ports[1:], serve=conf.serve,
-                        insecure=conf.insecure)
+                        insecure=conf.insecure, min_pulse_interval=conf.min_pulse_interval,
+                        max_pulse_interval=conf.max_pulse_interval,
+                        zombie_period=conf.zombie_period)
     netpycos.Task(_find_schedulers, sched, conf)
 
     def stop(signum, frame):

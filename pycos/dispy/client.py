@@ -81,7 +81,9 @@ class Client(object):
         self._server_setup_args = ()
         self.pulse_interval = pulse_interval
         self.ping_interval = ping_interval
-        self.zombie_period = zombie_period
+        # a node not heard from for this long (plus one pulse interval) is
+        # taken for dead, its jobs ended (0: only netpycos's own liveness)
+        self.zombie_period = 5 * pulse_interval if zombie_period is None else zombie_period
         self.abandon_zombie_nodes = bool(abandon_zombie_nodes)
         self._scheduler = None
 
@@ -162,6 +164,23 @@ class Client(object):
         return _value([t for t, (sv, _) in s.jobs.items()
                        if where is None or _matches(where, sv.task.location, sv.node)])
 
+    def abandon_zombie(self, location, flag):
+        """[y] ``flag`` True: node ``location`` (its Location, address or
+        name), once taken for dead, is not used again when it comes back
+        (as with ``abandon_zombie_nodes`` for every node); False: it is.
+        0, or -1 for no such node."""
+        s = self._need()
+        locs = [loc for loc, n in s.nodes.items() if _node_is(location, loc, n)]
+        locs += [loc for loc in s.dead | s.abandoned if location == loc]
+        if not locs:
+            return _value(-1)
+        for loc in locs:
+            s.abandon[loc] = bool(flag)
+            if not flag and loc in s.abandoned:     # it may come back (released first)
+                s.abandoned.discard(loc)
+                s.dead.add(loc)
+        return _value(0)
+
     def close(self, await_io=False, terminate=False, timeout=None):
         """[y] End the computation: waits for the CPU jobs (and the I/O jobs
         with ``await_io``; with ``terminate`` every job gets
@@ -173,3 +192,7 @@ class Client(object):
 
 
 Computation = Client
+
+
+def _node_is(where, loc, node):
+    return where == loc or where in (node.info.addr, node.info.name)

@@ -7,13 +7,24 @@ task ``dispycos_node`` answers a client's scheduler:
 ``("info", reply)``
     the node's :class:`DispycosNodeInfo` (name, address, CPUs, platform,
     availability) as ``("node_info", node, info)``;
-``("reserve", client_id, cpus, scheduler)``
+``("reserve", client_id, cpus, scheduler, settings)``
     start ``cpus`` server processes for that client (in the client's own
     directory under ``dest_path``, where its files were sent), or answer
     ``("node_busy", node)`` while another client has the node;
+    ``settings``: the client's ``pulse_interval`` and ``zombie_period``;
 ``("release", client_id, reply)``
     stop that client's servers (a grace period for their jobs, then
-    ``kill``) and remove its directory.
+    ``kill``) and remove its directory; ``("node_released", node)`` to
+    ``reply`` (also when that client was not here: it is not, now);
+``("pulse_ack",)``
+    the scheduler's answer to a pulse.
+
+While it serves a client the node sends its scheduler ``("pulse", node,
+avail_info)`` every pulse interval (the client's, within the node's
+``--min/max_pulse_interval``); a scheduler not heard from for the zombie
+period (the client's, or else the node's ``--zombie_period``) plus one
+interval is taken for dead and its client released
+(:mod:`pycos.dispy.liveness`).
 
 A server reports ``("server_up", index, task, pid)`` here once it runs; the
 node passes it on to the scheduler, which then talks to the server
@@ -32,8 +43,10 @@ import sys
 import threading
 
 import pycos.netpycos as netpycos
+from pycos import config
 from pycos.core.log import logger
 from pycos.core.scheduler import Scheduler
+from pycos.dispy.liveness import Watch
 from pycos.dispy.status import DispycosNodeInfo
 
 __all__ = ["NodeDaemon"]
@@ -62,6 +75,8 @@ class _Client(object):
         self.path = path
         self.procs = {}              # index -> Popen
         self.servers = {}            # index -> the server's task (once it is up)
+        self.watch = None            # liveness.Watch over the scheduler
+        self.pulser = None           # the task sending pulses
 
 
 class NodeDaemon(object):
@@ -76,7 +91,8 @@ class NodeDaemon(object):
     """
 
     def __init__(self, sched, cpus, dest_path, secret="", server_ports=(), serve=-1,
-                 insecure=False, server_config=None):
+                 insecure=False, server_config=None, min_pulse_interval=None,
+                 max_pulse_interval=None, zombie_period=0):
         if not isinstance(cpus, int) or cpus < 1:
             raise ValueError("cpus must be a positive int, not %r" % (cpus,))
         self.sched = sched
@@ -86,6 +102,9 @@ class NodeDaemon(object):
         self.serve = serve
         self.insecure = insecure
         self.server_config = dict(server_config or {})
+        self.min_pulse = min_pulse_interval or config.MinPulseInterval
+        self.max_pulse = max_pulse_interval or config.MaxPulseInterval
+        self.zombie_period = zombie_period or 0
         self.client = None
         self.served = 0
         self.done = threading.Event()      # set when the daemon's work is over
@@ -115,13 +134,26 @@ class NodeDaemon(object):
             if kind == "info":
                 msg[1].send(("node_info", task, self.info()))
             elif kind == "reserve":
-                _, cid, cpus, scheduler = msg
+                _, cid, cpus, scheduler = msg[:4]
+                settings = msg[4] if len(msg) > 4 and isinstance(msg[4], dict) else {}
                 if self.client is not None and self.client.cid != cid:
                     scheduler.send(("node_busy", task))
                     continue
                 if self.client is None:
-                    self._reserve(cid, min(max(int(cpus), 1), self.cpus), scheduler)
+                    self._reserve(cid, min(max(int(cpus), 1), self.cpus), scheduler, settings)
+                self.client.watch.heard("scheduler")
                 scheduler.send(("node_reserved", task, len(self.client.procs)))
+            elif kind == "pulse_ack":
+                if self.client is not None:
+                    self.client.watch.heard("scheduler")
+            elif kind == "zombie":
+                c = self.client
+                if c is not None and c.cid == msg[1]:
+                    logger.warning("dispycos node: client %s's scheduler silent for %.1fs; "
+                                   "releasing", c.cid, msg[2])
+                    yield self._release(c)
+                    if self._finished():
+                        break
             elif kind == "server_up":
                 _, index, server, pid = msg
                 c = self.client
@@ -139,10 +171,10 @@ class NodeDaemon(object):
                 c = self.client
                 if c is not None and c.cid == msg[1]:
                     yield self._release(c)
-                    if len(msg) > 2 and msg[2] is not None:
-                        msg[2].send(("node_released", task))
-                    if self._finished():
-                        break
+                if len(msg) > 2 and msg[2] is not None:
+                    msg[2].send(("node_released", task))
+                if self._finished():
+                    break
             elif kind == "quit":
                 if self.client is not None:
                     yield self._release(self.client)
@@ -159,10 +191,16 @@ class NodeDaemon(object):
 
     # ---- servers --------------------------------------------------------------------
 
-    def _reserve(self, cid, cpus, scheduler):
+    def _reserve(self, cid, cpus, scheduler, settings):
         path = os.path.join(self.dest_path, _safe(cid))
         os.makedirs(path, exist_ok=True)
         c = self.client = _Client(cid, scheduler, path)
+        pulse = settings.get("pulse_interval") or self.min_pulse
+        pulse = min(max(pulse, self.min_pulse), self.max_pulse)
+        zombie = settings.get("zombie_period") or self.zombie_period
+        c.watch = Watch(zombie, pulse,
+                        lambda key, silent: self.task.send(("zombie", cid, silent)))
+        c.pulser = netpycos.Task(self._pulse, c, pulse)
         loc = self.sched.location
         for i in range(cpus):
             port = self.server_ports[i] if i < len(self.server_ports) else 0
@@ -193,8 +231,19 @@ class NodeDaemon(object):
         proc.wait()
         self.task.send(("server_exit", cid, index, proc.returncode))
 
+    def _pulse(self, c, interval, task=None):
+        """Tell client ``c``'s scheduler, every ``interval`` seconds, that
+        this node lives (with its availability)."""
+        while self.client is c:
+            c.scheduler.send(("pulse", self.task, _avail(self.sched.location, self.dest_path)))
+            yield task.sleep(interval)
+
     def _release(self, c, task=None):
         """[y] Stop client ``c``'s servers and remove its directory."""
+        if c.pulser is not None:
+            c.pulser.terminate()
+        if c.watch is not None:
+            c.watch.stop()
         for proc in c.procs.values():
             try:
                 proc.stdin.close()           # the server's lifeline: it ends

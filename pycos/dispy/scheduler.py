@@ -45,7 +45,8 @@ from pycos.core.log import logger
 from pycos.core.scheduler import Scheduler as _Loop
 from pycos.core.support import MonitorStatus
 from pycos.core.support import Location
-from pycos.dispy.status import DispycosStatus, DispycosTaskInfo, Status
+from pycos.dispy.liveness import Watch
+from pycos.dispy.status import DispycosNodeAvailInfo, DispycosStatus, DispycosTaskInfo, Status
 
 __all__ = ["Scheduler"]
 
@@ -90,6 +91,11 @@ class Scheduler(Status):
         self.servers = {}            # server Location -> _Server
         self.jobs = {}               # remote task -> (_Server, cpu)
         self.early = {}              # job ends that came before their call's reply
+        self.calls = 0               # job calls waiting for their reply
+        self.dead = set()            # nodes declared dead: released before they are used again
+        self.abandoned = set()       # nodes taken for dead and not to be used again
+        self.abandon = {}            # node Location -> abandon_zombie() flag
+        self.not_nodes = set()       # peers known to be servers
         self.waiting = []            # [task, where, woken] of jobs waiting for a server
         self.closing = False
         self._collector = None       # close()'s task counting the nodes' releases
@@ -97,6 +103,8 @@ class Scheduler(Status):
         self.idle.set()
         self.task = netpycos.Task(self._run)
         self.monitor = netpycos.Task(self._monitor)
+        self.watch = Watch(client.zombie_period, client.pulse_interval,
+                           lambda loc, silent: self.task.send(("zombie", loc, silent)))
 
     # ---- status ----------------------------------------------------------------------
 
@@ -135,6 +143,7 @@ class Scheduler(Status):
                 if node is not None and node.status == Status.NodeDiscovered:
                     node.status = Status.NodeInitialized
                     node.cpus = msg[2]
+                    self.watch.heard(node.task.location)
                     self._status(Status.NodeInitialized, node.info)
             elif kind == "node_busy":
                 logger.info("dispycos: node %s serves another client", msg[1].location)
@@ -150,11 +159,50 @@ class Scheduler(Status):
                     yield self.sched.close_peer(loc)
             elif kind == "server_failed":
                 self._server_closed(msg[1].location, Status.ServerClosed)
+            elif kind == "pulse":
+                loc = msg[1].location
+                node = self.nodes.get(loc)
+                if node is not None and node.status == Status.NodeInitialized:
+                    self.watch.heard(loc)
+                    msg[1].send(("pulse_ack",))
+                    if isinstance(msg[2], DispycosNodeAvailInfo):
+                        st = self.client.status_task
+                        if st is not None:
+                            st.send(msg[2])
+            elif kind == "zombie":
+                yield self._node_dead(msg[1], msg[2])
             elif kind == "quit":
                 break
+        self.watch.stop()
+
+    def _node_dead(self, loc, silent, task=None):
+        """[y] Node ``loc`` has been silent for ``silent`` seconds: it is
+        taken for dead.  Its servers' and its own connections are given up,
+        which ends each of their jobs with a PeerOffline MonitorStatus (and
+        makes anything that still comes from them a new peer); unless
+        abandoned, it is released and used again when it comes back."""
+        node = self.nodes.get(loc)
+        if node is None or node.status != Status.NodeInitialized:
+            return
+        abandon = self.abandon.get(loc, self.client.abandon_zombie_nodes)
+        logger.warning("dispycos: node %s silent for %.1fs: %s", loc, silent,
+                       "abandoned" if abandon else "taken for dead")
+        del self.nodes[loc]
+        node.status = Status.NodeAbandoned if abandon else Status.NodeDisconnected
+        for sloc in list(node.servers):
+            self._server_closed(sloc, Status.ServerDisconnected)
+            yield self.sched.close_peer(sloc)
+        if self._collector is not None:
+            self._collector.send(("node_gone", loc))
+        self._status(node.status, node.info)
+        if abandon:
+            self.abandoned.add(loc)
+        else:
+            self.dead.add(loc)
+        yield self.sched.close_peer(loc)
 
     def _probe(self, loc, task=None):
-        if loc in self.nodes or loc in self.servers or self.closing:
+        if loc in self.nodes or loc in self.servers or loc in self.not_nodes or self.closing:
             return
         node = yield netpycos.Task.locate("dispycos_node", loc, timeout=config.MsgTimeout)
         if node is not None and not self.closing:
@@ -166,6 +214,9 @@ class Scheduler(Status):
             return
         node = self.nodes[loc] = _Node(node_task, info)
         self._status(Status.NodeDiscovered, info)
+        if loc in self.abandoned:
+            node.status = Status.NodeIgnore
+            return
         cpus = self.client._allocate(info)
         if cpus <= 0:
             node.status = Status.NodeIgnore
@@ -174,6 +225,12 @@ class Scheduler(Status):
 
     def _init_node(self, node, cpus, task=None):
         loc = node.task.location
+        if loc in self.dead:
+            # back after it was taken for dead: whatever it still runs for
+            # this client goes first (those results are ignored anyway)
+            node.task.send(("release", self.cid, task))
+            yield task.receive(timeout=RELEASE_WAIT)
+            self.dead.discard(loc)
         for f in self.client._package.files:
             sub = os.path.dirname(f.name)
             r = yield self.sched.send_file(loc, f.path, overwrite=True, timeout=config.MsgTimeout,
@@ -182,7 +239,9 @@ class Scheduler(Status):
                 logger.warning("dispycos: sending %s to node %s failed", f.path, loc)
                 node.status = Status.NodeIgnore
                 return
-        node.task.send(("reserve", self.cid, cpus, self.task))
+        c = self.client
+        node.task.send(("reserve", self.cid, cpus, self.task,
+                        {"pulse_interval": c.pulse_interval, "zombie_period": c.zombie_period}))
 
     def _server_up(self, node_task, server_task):
         node = self.nodes.get(node_task.location)
@@ -190,6 +249,7 @@ class Scheduler(Status):
         if node is None or loc in self.servers or self.closing:
             return
         server = self.servers[loc] = node.servers[loc] = _Server(server_task, node)
+        self.not_nodes.add(loc)
         self._status(Status.ServerDiscovered, loc)
         c = self.client
         setup = c._server_setup.__name__ if c._server_setup is not None else None
@@ -209,6 +269,7 @@ class Scheduler(Status):
         if loc in self.servers:
             self._server_closed(loc, Status.ServerDisconnected)
         node = self.nodes.get(loc)
+        self.watch.forget(loc)
         if node is not None and self._collector is not None:
             self._collector.send(("node_gone", loc))      # close() waits for it no more
         if node is not None and node.status not in (Status.NodeClosed, Status.NodeDisconnected):
@@ -280,7 +341,11 @@ class Scheduler(Status):
         if cpu:
             server.cpu_jobs += 1
         self.idle.clear()
-        rtask = yield server.rps(name, code, args, kwargs)
+        self.calls += 1
+        try:
+            rtask = yield server.rps(name, code, args, kwargs)
+        finally:
+            self.calls -= 1
         if not isinstance(rtask, netpycos.Task):
             if cpu:
                 server.cpu_jobs -= 1
@@ -291,6 +356,8 @@ class Scheduler(Status):
         self.jobs[rtask] = (server, cpu)
         self._status(Status.TaskStarted, DispycosTaskInfo(rtask, args, kwargs, time.time()))
         early = self.early.pop(rtask, None)
+        if not self.calls:
+            self.early.clear()           # (late ends, of jobs already ended)
         if early is not None:
             self._job_done(early)
         return rtask
@@ -316,7 +383,7 @@ class Scheduler(Status):
             if isinstance(msg, MonitorStatus):
                 if msg.info in self.jobs:
                     self._job_done(msg)
-                else:
+                elif self.calls:         # (else: a late end, of a job already ended)
                     self.early[msg.info] = msg
             elif msg == "quit":
                 break

@@ -52,12 +52,12 @@ def cluster(tmp_path):
     sched = netpycos.Pycos(name="client", host="127.0.0.1", udp_port=0, secret=secret)
     nodes = []
 
-    def start_node(cpus, peer_port=None):
+    def start_node(cpus, peer_port=None, extra=()):
         dest = tmp_path / ("node%d" % len(nodes))
         port = peer_port or sched.location.port
         code = ("import sys; from pycos.dispycosnode import main; sys.exit(main(%r))"
                 % (["-c", str(cpus), "-i", "127.0.0.1", "-s", secret, "--node_ports", "0",
-                    "--dest_path", str(dest), "--peer", "127.0.0.1:%d" % port],))
+                    "--dest_path", str(dest), "--peer", "127.0.0.1:%d" % port] + list(extra),))
         p = Proc(code, secret, name="node%d" % len(nodes))
         p.dest = dest
         nodes.append(p)
@@ -332,3 +332,66 @@ def test_many_jobs_at_once_none_lost(cluster, n):
     ended = [m.info for m in got if isinstance(m, pycos.MonitorStatus)]
     assert len(started) == n and len(set(started)) == n
     assert len(ended) == n and set(ended) == set(started)
+
+
+def test_silent_node_taken_for_dead_then_rejoins(cluster, monkeypatch):
+    """A node (and its servers) stopped with SIGSTOP: no reset, no byte --
+    only heartbeats tell.  With pulse_interval P=1 and zombie_period Z=3 it
+    is declared dead within [Z, Z + 2P] of going quiet (NodeDisconnected),
+    its running job ends with a PeerOffline MonitorStatus then, and after
+    SIGCONT the node is initialized again and runs jobs; the job of its old
+    incarnation is reported once, never twice."""
+    from pycos import config
+    monkeypatch.setattr(config, "MinPulseInterval", 1)
+    sched, start_node = cluster
+    node = start_node(1, extra=["--msg_timeout", "1", "--min_pulse_interval", "1"])
+    st = pycos.Task(_statuses)
+    client = Client([compute, sleeper], status_task=st, pulse_interval=1, zombie_period=3)
+    seen = []                                # (monotonic time, status) as they come
+
+    def watch(task=None):
+        while True:
+            msg = yield task.receive()
+            seen.append((time.monotonic(), msg))
+            st.send(msg)
+    client.status_task = pycos.Task(watch)
+
+    def wait_for(status, after, task, timeout=30):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for t, m in seen:
+                if t >= after and isinstance(m, DispycosStatus) and m.status == status:
+                    return t
+            yield task.sleep(0.05)
+        raise AssertionError("no %s: %r" % (status, seen))
+
+    def main(task=None):
+        assert (yield client.schedule()) == 0
+        job = yield client.rtask(sleeper)
+        assert isinstance(job, pycos.Task)
+        pids = [node.proc.pid] + [int(d) for d in os.listdir("/proc") if d.isdigit()
+                                  and _parent(d) == node.proc.pid]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            lost = yield job(timeout=30)
+            ended = time.monotonic() - stopped
+            dead = (yield wait_for(Scheduler.NodeDisconnected, stopped, task)) - stopped
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        resumed = time.monotonic()
+        yield wait_for(Scheduler.ServerInitialized, resumed, task)
+        again = yield client.rtask(compute, 3, 0)
+        value = yield again(timeout=30)
+        assert (yield client.close()) == 0
+        return lost, ended, dead, value
+    lost, ended, dead, value = pycos.Task(main).value(timeout=80)
+    assert isinstance(lost, pycos.MonitorStatus) and lost.type is netpycos.PeerOffline, lost
+    assert 3 <= dead <= 3 + 2 * 1 + 0.5, dead          # (+ scheduling slack)
+    assert ended <= dead + 0.5, (ended, dead)
+    assert value[:2] == (3, 9)
+    got = st.value(timeout=30)
+    ends = [m.info for m in got if isinstance(m, pycos.MonitorStatus)]
+    assert len(ends) == 2 and len(set(ends)) == 2, got
