@@ -95,7 +95,7 @@ def _console(daemon, sched):
             c = daemon.client
             print("dispycosnode %s at %s: %s" % (
                 sched.name, sched.location,
-                "idle" if c is None else "client %s, %d servers" % (c.cid, len(c.procs))))
+                "idle" if c is None else "client %s, %d servers" % (c.cid, len(c.servers))))
             sys.stdout.flush()
         elif cmd == "close":
             c = daemon.client

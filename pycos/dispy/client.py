@@ -61,16 +61,10 @@ class Client(object):
                              % (pulse_interval,))
         if zombie_period is not None and zombie_period < 0:
             raise ValueError("zombie_period must be 0 or more, not %r" % (zombie_period,))
-        # not built yet: refused plainly rather than ignored
-        for what, flag in (("node_setup", node_setup is not None),
-                           ("disable_nodes", disable_nodes),
-                           ("disable_servers", disable_servers),
-                           ("restart_servers", restart_servers)):
-            if flag:
-                raise NotImplementedError("dispycos: %s is not supported yet" % (what,))
         comps = list(components)
-        if server_setup is not None and server_setup not in comps:
-            comps.append(server_setup)
+        for fn in (node_setup, server_setup):
+            if fn is not None and fn not in comps:
+                comps.append(fn)
         self._package = packaging.package(comps)
         self._allocations = [n for n in nodes if isinstance(n, DispycosNodeAllocate)]
         self._node_hosts = [n for n in nodes if isinstance(n, str)]
@@ -78,7 +72,10 @@ class Client(object):
         self._node_port = config.DispycosNodePort
         self.status_task = status_task
         self._server_setup = server_setup
-        self._server_setup_args = ()
+        self._node_setup = node_setup
+        self._disable_nodes = bool(disable_nodes)
+        self._disable_servers = bool(disable_servers)
+        self._restart_servers = bool(restart_servers)
         self.pulse_interval = pulse_interval
         self.ping_interval = ping_interval
         # a node not heard from for this long (plus one pulse interval) is
@@ -151,10 +148,11 @@ class Client(object):
                        if n.status == Scheduler.NodeInitialized])
 
     def servers(self):
-        """[y] The Locations of the servers that take jobs."""
+        """[y] The Locations of the servers that take jobs (or will when
+        resumed; not those closing)."""
         s = self._need()
         return _value([loc for loc, sv in s.servers.items()
-                       if sv.status == Scheduler.ServerInitialized])
+                       if sv.status == Scheduler.ServerInitialized and not sv.closing])
 
     def tasks(self, where=None):
         """[y] The running jobs (at ``where``: a node's address or Location,
@@ -163,6 +161,89 @@ class Client(object):
         from pycos.dispy.scheduler import _matches
         return _value([t for t, (sv, _) in s.jobs.items()
                        if where is None or _matches(where, sv.task.location, sv.node)])
+
+    # ---- nodes and servers ------------------------------------------------------------------
+
+    def node_allocate(self, node_allocate):
+        """[y] Use ``node_allocate`` (a DispycosNodeAllocate) for nodes
+        found from now on, before the allocations given so far: 0."""
+        if not isinstance(node_allocate, DispycosNodeAllocate):
+            raise TypeError("node_allocate needs a DispycosNodeAllocate, not %r"
+                            % (node_allocate,))
+        self._allocations.insert(0, node_allocate)
+        s = self._scheduler
+        if s is not None and "*" not in node_allocate.node:
+            Task(_peer_host, s, node_allocate.node, self._node_port)
+        return _value(0)
+
+    def enable_node(self, node, *setup_args):
+        """[y] With ``disable_nodes``: initialize node ``node`` (its address,
+        name or Location) -- ``node_setup(*setup_args)`` runs there, then
+        its servers start.  0."""
+        return _value(self._need().enable_node(node, setup_args))
+
+    def enable_server(self, location, *setup_args):
+        """[y] With ``disable_servers``: server ``location`` runs
+        ``server_setup(*setup_args)`` and takes jobs.  0."""
+        return _value(self._need().enable_server(location, setup_args))
+
+    def _nodes_at(self, where):
+        s = self._need()
+        return [n for loc, n in list(s.nodes.items()) if _node_is(where, loc, n)]
+
+    def _server_at(self, location):
+        return self._need().servers.get(location)
+
+    def suspend_node(self, node):
+        """[y] No new job goes to node ``node`` (its jobs go on): 0, or -1."""
+        return self._each_node(node, lambda s, n: s.suspend(n, True))
+
+    def resume_node(self, node):
+        """[y] Node ``node`` takes jobs again: 0, or -1."""
+        return self._each_node(node, lambda s, n: s.suspend(n, False))
+
+    def close_node(self, node, terminate=False):
+        """[y] Close node ``node`` for this client: its servers end once
+        their jobs are done (``terminate``: interrupted) and it is released;
+        it is not used again.  0, or -1."""
+        return self._each_node(node, lambda s, n: s.close_node(n, terminate))
+
+    def restart_node(self, node, *setup_args):
+        """[y] Close node ``node``'s servers (their jobs done), release it,
+        and initialize it again (``node_setup(*setup_args)``, new servers).
+        0, or -1."""
+        return self._each_node(node, lambda s, n: s.close_node(n, False, setup_args))
+
+    def _each_node(self, node, fn):
+        nodes = self._nodes_at(node)
+        for n in nodes:
+            fn(self._scheduler, n)
+        return _value(0 if nodes else -1)
+
+    def suspend_server(self, location):
+        """[y] No new job goes to server ``location``: 0, or -1."""
+        return self._one_server(location, lambda s, sv: s.suspend(sv, True))
+
+    def resume_server(self, location):
+        """[y] Server ``location`` takes jobs again: 0, or -1."""
+        return self._one_server(location, lambda s, sv: s.suspend(sv, False))
+
+    def close_server(self, location, terminate=False, restart=False):
+        """[y] Server ``location`` ends once its jobs are done
+        (``terminate``: interrupted); ``restart``: its node starts a fresh
+        one.  0, or -1."""
+        return self._one_server(location, lambda s, sv: s.close_server(sv, terminate, restart))
+
+    def restart_server(self, location):
+        """[y] close_server(location, restart=True)."""
+        return self.close_server(location, restart=True)
+
+    def _one_server(self, location, fn):
+        server = self._server_at(location)
+        if server is None:
+            return _value(-1)
+        fn(self._scheduler, server)
+        return _value(0)
 
     def abandon_zombie(self, location, flag):
         """[y] ``flag`` True: node ``location`` (its Location, address or
@@ -196,3 +277,7 @@ Computation = Client
 
 def _node_is(where, loc, node):
     return where == loc or where in (node.info.addr, node.info.name)
+
+
+def _peer_host(sched, host, port, task=None):
+    yield sched.sched.peer(host, udp_port=port)

@@ -26,14 +26,24 @@ period (the client's, or else the node's ``--zombie_period``) plus one
 interval is taken for dead and its client released
 (:mod:`pycos.dispy.liveness`).
 
-A server reports ``("server_up", index, task, pid)`` here once it runs; the
-node passes it on to the scheduler, which then talks to the server
-directly.  When a server process ends (crash, ``kill -9``) the node tells
-the scheduler at once (``("server_exit", node, server)``).  Servers hold a pipe to the node open: if the node dies, they
-end.  If the scheduler goes offline the node releases its client by itself,
-so a client that dies frees the node (RELIABILITY.md E5).
+The servers of a client are the children of one process per client,
+:mod:`pycos.dispy.spawner` (it runs ``node_setup`` first, then forks them);
+it reports here when ``node_setup`` is done (then the node answers
+``("node_reserved", node, cpus)``, or ``("node_failed", node, why)``) and
+when a server ends.  A server reports ``("server_up", index, task, pid)``
+here once it runs; the node passes it on to the scheduler, which then talks
+to the server directly.  When a server process ends (crash, ``kill -9``)
+the node tells the scheduler at once (``("server_exit", node, server)``),
+and starts it again if the server said so as it closed (``("server_closing",
+client_id, index, restart)``: True, False, or None -- as the client's
+``restart_servers`` says).
+The spawner holds a pipe from the node open, and each server one from the
+spawner: if the node dies, they all end.  If the scheduler goes offline the
+node releases its client by itself, so a client that dies frees the node
+(RELIABILITY.md E5).
 """
 
+import base64
 import json
 import os
 import platform
@@ -41,6 +51,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import pycos.netpycos as netpycos
 from pycos import config
@@ -53,6 +64,10 @@ __all__ = ["NodeDaemon"]
 
 #: seconds servers get to end after ``quit`` before they are killed
 STOP_GRACE = 5.0
+
+#: with ``restart_servers``, a server that failed sooner than this after its
+#: start is not started again
+RESTART_MIN_RUN = 1.0
 
 
 def _avail(location, path):
@@ -73,8 +88,13 @@ class _Client(object):
         self.cid = cid
         self.scheduler = scheduler
         self.path = path
-        self.procs = {}              # index -> Popen
+        self.cpus = 0
+        self.spawner = None          # the Popen of the servers' parent (pycos.dispy.spawner)
+        self.ready = False           # node_setup done, servers started
         self.servers = {}            # index -> the server's task (once it is up)
+        self.restart = {}            # index -> start it again when it ends (None: maybe)
+        self.restart_servers = False
+        self.started = {}            # index -> when it was last started (monotonic)
         self.watch = None            # liveness.Watch over the scheduler
         self.pulser = None           # the task sending pulses
 
@@ -140,9 +160,21 @@ class NodeDaemon(object):
                     scheduler.send(("node_busy", task))
                     continue
                 if self.client is None:
-                    self._reserve(cid, min(max(int(cpus), 1), self.cpus), scheduler, settings)
+                    if not self._reserve(cid, min(max(int(cpus), 1), self.cpus), scheduler,
+                                         settings):
+                        scheduler.send(("node_failed", task, "servers could not start"))
+                        continue
                 self.client.watch.heard("scheduler")
-                scheduler.send(("node_reserved", task, len(self.client.procs)))
+                if self.client.ready:
+                    scheduler.send(("node_reserved", task, self.client.cpus))
+            elif kind == "spawner":
+                yield self._spawner_said(msg[1], msg[2])
+                if self._finished():
+                    break
+            elif kind == "server_closing":
+                c = self.client
+                if c is not None and c.cid == msg[1]:
+                    c.restart[msg[2]] = msg[3]
             elif kind == "pulse_ack":
                 if self.client is not None:
                     self.client.watch.heard("scheduler")
@@ -157,16 +189,20 @@ class NodeDaemon(object):
             elif kind == "server_up":
                 _, index, server, pid = msg
                 c = self.client
-                if c is not None and index in c.procs and c.procs[index].pid == pid:
+                if c is not None and 0 <= index < c.cpus and index not in c.servers:
                     c.servers[index] = server
                     c.scheduler.send(("server_up", task, index, server))
-            elif kind == "server_exit":
-                _, cid, index, rc = msg
+            elif kind == "spawner_exit":
                 c = self.client
-                if c is not None and c.cid == cid and index in c.servers:
-                    logger.info("dispycos node: server %d of client %s ended (status %s)",
-                                index, cid, rc)
-                    c.scheduler.send(("server_exit", task, c.servers.pop(index)))
+                if c is not None and c.cid == msg[1]:
+                    # the servers' parent is gone (killed?): so are they
+                    logger.warning("dispycos node: the servers of client %s ended (status %s)",
+                                   c.cid, msg[2])
+                    for index in list(c.servers):
+                        c.scheduler.send(("server_exit", task, c.servers.pop(index)))
+                    yield self._release(c)
+                    if self._finished():
+                        break
             elif kind == "release":
                 c = self.client
                 if c is not None and c.cid == msg[1]:
@@ -201,35 +237,99 @@ class NodeDaemon(object):
         c.watch = Watch(zombie, pulse,
                         lambda key, silent: self.task.send(("zombie", cid, silent)))
         c.pulser = netpycos.Task(self._pulse, c, pulse)
+        c.cpus = cpus
+        c.restart_servers = bool(settings.get("restart_servers"))
         loc = self.sched.location
+        servers = []
         for i in range(cpus):
             port = self.server_ports[i] if i < len(self.server_ports) else 0
-            cfg = {"index": i, "name": "%s-%d" % (self.sched.name, i), "host": loc.addr,
-                   "port": port, "node_addr": loc.addr, "node_port": loc.port,
-                   "secret": self._secret or "", "dir": path, "insecure": self.insecure,
-                   "config": self.server_config}
-            try:
-                proc = subprocess.Popen(
-                    [sys.executable, "-c", "from pycos.dispy.server import main; main()"],
-                    stdin=subprocess.PIPE, cwd=path)
-            except OSError as e:         # (out of processes, memory...): fewer servers
-                logger.warning("dispycos node: server %d not started: %s", i, e)
-                break
-            try:
-                proc.stdin.write((json.dumps(cfg) + "\n").encode())
-                proc.stdin.flush()
-            except OSError:              # it died at once: its watcher reports it
-                pass
-            c.procs[i] = proc
-            # its end is news for the scheduler at once (a dead process's
-            # connection may take a reconnect period to be given up)
-            threading.Thread(target=self._watch, args=(cid, i, proc), daemon=True,
-                             name="dispycos-server-%d" % i).start()
+            servers.append({"index": i, "name": "%s-%d" % (self.sched.name, i), "cid": cid,
+                            "host": loc.addr, "port": port, "node_addr": loc.addr,
+                            "node_port": loc.port, "secret": self._secret or "", "dir": path,
+                            "insecure": self.insecure, "config": self.server_config})
+        r, w = os.pipe()
+        setup = settings.get("node_setup")
+        if setup:                        # (its arguments: pickled bytes, for JSON in base64)
+            setup = dict(setup, args=base64.b64encode(setup.get("args") or b"").decode())
+        cfg = {"dir": path, "servers": servers, "report_fd": w, "node_setup": setup}
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from pycos.dispy.spawner import main; main()"],
+                stdin=subprocess.PIPE, cwd=path, pass_fds=(w,))
+        except OSError as e:             # (out of processes, memory...)
+            logger.warning("dispycos node: servers for client %s not started: %s", cid, e)
+            os.close(r)
+            os.close(w)
+            self.task.send(("release", cid, None))
+            return False
+        os.close(w)
+        c.spawner = proc
+        try:
+            proc.stdin.write((json.dumps(cfg) + "\n").encode())
+            proc.stdin.flush()
+        except OSError:                  # it died at once: its watcher reports it
+            pass
+        now = time.monotonic()
+        c.started = {i: now for i in range(cpus)}
+        # its reports (setup done, a server's end: news for the scheduler at
+        # once -- a dead process's connection may take a reconnect period
+        # to be given up), and its own end
+        threading.Thread(target=self._reports, args=(cid, r, proc), daemon=True,
+                         name="dispycos-spawner").start()
         logger.info("dispycos node: %d servers for client %s", cpus, cid)
+        return True
 
-    def _watch(self, cid, index, proc):
+    def _reports(self, cid, fd, proc):
+        buf = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                self.task.send(("spawner", cid, line.decode("utf-8", "replace")))
+        os.close(fd)
         proc.wait()
-        self.task.send(("server_exit", cid, index, proc.returncode))
+        self.task.send(("spawner_exit", cid, proc.returncode))
+
+    def _spawner_said(self, cid, line, task=None):
+        """[y] A report of client ``cid``'s servers' parent."""
+        c = self.client
+        if c is None or c.cid != cid:
+            return
+        words = line.split(None, 2)
+        if words[:2] == ["setup", "ok"]:
+            c.ready = True
+            c.scheduler.send(("node_reserved", self.task, c.cpus))
+        elif words[:2] == ["setup", "failed"]:
+            why = words[2] if len(words) > 2 else ""
+            logger.warning("dispycos node: node_setup of client %s failed: %s", cid, why)
+            c.scheduler.send(("node_failed", self.task, "node_setup failed: " + why))
+            yield self._release(c)
+        elif words[0] == "exit" and len(words) == 3:
+            index, rc = int(words[1]), words[2]
+            logger.info("dispycos node: server %d of client %s ended (status %s)",
+                        index, cid, rc)
+            server = c.servers.pop(index, None)
+            if server is not None:
+                c.scheduler.send(("server_exit", self.task, server))
+            again = c.restart.pop(index, None)
+            if again is None:
+                # restart_servers: a server that closed, or crashed after a
+                # while; not one that keeps dying at once
+                again = c.restart_servers and (
+                    rc == "0" or time.monotonic() - c.started.get(index, 0) >= RESTART_MIN_RUN)
+            if again and c.spawner is not None:
+                try:
+                    c.spawner.stdin.write(("start %d\n" % index).encode())
+                    c.spawner.stdin.flush()
+                    c.started[index] = time.monotonic()
+                except (OSError, ValueError):
+                    pass
 
     def _pulse(self, c, interval, task=None):
         """Tell client ``c``'s scheduler, every ``interval`` seconds, that
@@ -244,12 +344,13 @@ class NodeDaemon(object):
             c.pulser.terminate()
         if c.watch is not None:
             c.watch.stop()
-        for proc in c.procs.values():
+        proc = c.spawner
+        if proc is not None:
             try:
-                proc.stdin.close()           # the server's lifeline: it ends
+                proc.stdin.close()           # the servers' lifeline: they end, then it
             except OSError:
                 pass
-        yield _reap(c.procs.values(), STOP_GRACE)
+            yield _reap([proc], STOP_GRACE + 2)
         shutil.rmtree(c.path, ignore_errors=True)
         if self.client is c:             # (the node is free only now)
             self.client = None

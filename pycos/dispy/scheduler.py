@@ -36,6 +36,7 @@ waiter (not all of them).
 """
 
 import os
+import pickle
 import socket
 import time
 
@@ -56,18 +57,23 @@ RELEASE_WAIT = 10.0
 
 
 class _Node(object):
-    __slots__ = ("task", "info", "status", "cpus", "servers")
+    __slots__ = ("task", "info", "status", "cpus", "servers", "suspended", "closing",
+                 "restart", "initializing")
 
     def __init__(self, task, info):
         self.task = task
         self.info = info
         self.status = Status.NodeDiscovered
-        self.cpus = 0
+        self.cpus = 0                # allocated, then as many as the node started
         self.servers = {}            # server Location -> _Server
+        self.suspended = False
+        self.closing = False
+        self.restart = None          # restart_node()'s setup arguments
+        self.initializing = False    # files sent / reserved, not yet NodeInitialized
 
 
 class _Server(object):
-    __slots__ = ("task", "node", "rps", "status", "cpu_jobs", "jobs")
+    __slots__ = ("task", "node", "rps", "status", "cpu_jobs", "jobs", "suspended", "closing")
 
     def __init__(self, task, node):
         self.task = task
@@ -76,6 +82,12 @@ class _Server(object):
         self.status = Status.ServerDiscovered
         self.cpu_jobs = 0
         self.jobs = set()
+        self.suspended = False
+        self.closing = False
+
+    def usable(self):
+        return (self.status == Status.ServerInitialized and not self.suspended
+                and not self.closing and not self.node.suspended and not self.node.closing)
 
 
 class Scheduler(Status):
@@ -96,6 +108,9 @@ class Scheduler(Status):
         self.abandoned = set()       # nodes taken for dead and not to be used again
         self.abandon = {}            # node Location -> abandon_zombie() flag
         self.not_nodes = set()       # peers known to be servers
+        self.closed_nodes = set()    # closed by close_node(): not used again
+        self.enable_nodes = []       # (where, setup args) of enable_node() calls not used yet
+        self.enable_servers = []     # (where, setup args) of enable_server() calls not used yet
         self.waiting = []            # [task, where, woken] of jobs waiting for a server
         self.closing = False
         self._collector = None       # close()'s task counting the nodes' releases
@@ -147,6 +162,22 @@ class Scheduler(Status):
                     self._status(Status.NodeInitialized, node.info)
             elif kind == "node_busy":
                 logger.info("dispycos: node %s serves another client", msg[1].location)
+            elif kind == "node_failed":
+                node = self.nodes.pop(msg[1].location, None)
+                if node is not None:
+                    logger.warning("dispycos: node %s not used: %s", msg[1].location, msg[2])
+                    self.watch.forget(msg[1].location)
+                    node.status = Status.NodeClosed
+                    self._status(Status.NodeClosed, node.info)
+                    self.closed_nodes.add(msg[1].location)
+            elif kind == "server_closing":
+                server = self.servers.get(msg[1].location)
+                if server is not None:
+                    server.closing = True
+            elif kind == "close_node":
+                node = self.nodes.get(msg[1].location)
+                if node is not None:
+                    self.close_node(node, msg[2])
             elif kind == "server_up":
                 self._server_up(msg[1], msg[3])
             elif kind == "server_ready":
@@ -214,16 +245,40 @@ class Scheduler(Status):
             return
         node = self.nodes[loc] = _Node(node_task, info)
         self._status(Status.NodeDiscovered, info)
-        if loc in self.abandoned:
+        if loc in self.abandoned or loc in self.closed_nodes:
             node.status = Status.NodeIgnore
             return
         cpus = self.client._allocate(info)
         if cpus <= 0:
             node.status = Status.NodeIgnore
             return
-        netpycos.Task(self._init_node, node, cpus)
+        node.cpus = cpus
+        if not self.client._disable_nodes:
+            self._start_init(node, ())
+            return
+        for i, (where, args) in enumerate(self.enable_nodes):      # enabled before it came
+            if _node_matches(where, loc, node):
+                del self.enable_nodes[i]
+                self._start_init(node, args)
+                return
 
-    def _init_node(self, node, cpus, task=None):
+    def _start_init(self, node, setup_args):
+        node.initializing = True
+        netpycos.Task(self._init_node, node, node.cpus, setup_args)
+
+    def enable_node(self, where, setup_args):
+        """A node discovered with ``disable_nodes`` is initialized, its
+        ``node_setup`` given ``setup_args``; a node not there yet will be
+        when it comes.  0."""
+        for loc, node in list(self.nodes.items()):
+            if (node.status == Status.NodeDiscovered and not node.initializing
+                    and node.cpus > 0 and _node_matches(where, loc, node)):
+                self._start_init(node, setup_args)
+                return 0
+        self.enable_nodes.append((where, setup_args))
+        return 0
+
+    def _init_node(self, node, cpus, setup_args, task=None):
         loc = node.task.location
         if loc in self.dead:
             # back after it was taken for dead: whatever it still runs for
@@ -240,8 +295,13 @@ class Scheduler(Status):
                 node.status = Status.NodeIgnore
                 return
         c = self.client
-        node.task.send(("reserve", self.cid, cpus, self.task,
-                        {"pulse_interval": c.pulse_interval, "zombie_period": c.zombie_period}))
+        settings = {"pulse_interval": c.pulse_interval, "zombie_period": c.zombie_period,
+                    "restart_servers": c._restart_servers}
+        if c._node_setup is not None:
+            # (its arguments stay pickled until the client's code is loaded there)
+            settings["node_setup"] = {"code": c._package.code, "name": c._node_setup.__name__,
+                                      "args": pickle.dumps(tuple(setup_args))}
+        node.task.send(("reserve", self.cid, cpus, self.task, settings))
 
     def _server_up(self, node_task, server_task):
         node = self.nodes.get(node_task.location)
@@ -251,9 +311,83 @@ class Scheduler(Status):
         server = self.servers[loc] = node.servers[loc] = _Server(server_task, node)
         self.not_nodes.add(loc)
         self._status(Status.ServerDiscovered, loc)
+        if not self.client._disable_servers:
+            self._setup_server(server, ())
+            return
+        for i, (where, args) in enumerate(self.enable_servers):    # enabled before it came
+            if where == loc:
+                del self.enable_servers[i]
+                self._setup_server(server, args)
+                return
+
+    def _setup_server(self, server, setup_args):
         c = self.client
         setup = c._server_setup.__name__ if c._server_setup is not None else None
-        server_task.send(("setup", c._package.code, setup, c._server_setup_args, self.task))
+        server.task.send(("setup", c._package.code, setup, pickle.dumps(tuple(setup_args)),
+                          self.task))
+
+    def enable_server(self, where, setup_args):
+        """A server discovered with ``disable_servers`` runs ``server_setup``
+        with ``setup_args`` (a server not there yet will when it comes).  0."""
+        server = self.servers.get(where)
+        if server is not None and server.status == Status.ServerDiscovered:
+            self._setup_server(server, setup_args)
+        else:
+            self.enable_servers.append((where, setup_args))
+        return 0
+
+    # ---- suspend, resume, close --------------------------------------------------------------
+
+    def suspend(self, what, flag):
+        """Suspend (``flag`` True) or resume jobs on ``what`` (a _Node or
+        a _Server)."""
+        if what.suspended == flag:
+            return
+        what.suspended = flag
+        if isinstance(what, _Node):
+            self._status(Status.NodeSuspended if flag else Status.NodeResumed, what.info)
+        else:
+            self._status(Status.ServerSuspended if flag else Status.ServerResumed,
+                         what.task.location)
+        if not flag:
+            self._wake()
+
+    def close_server(self, server, terminate=False, restart=False):
+        """Close ``server`` once its jobs end (``terminate``: interrupt them);
+        ``restart``: its node starts it again."""
+        if not server.closing:
+            server.closing = True
+            server.task.send(("close", bool(terminate), bool(restart)))
+
+    def close_node(self, node, terminate=False, restart=None):
+        """Close every server of ``node`` (see close_server), then release
+        it; ``restart`` (setup arguments): initialize it again."""
+        if node.closing:
+            return
+        node.closing = True
+        node.restart = restart
+        for server in list(node.servers.values()):
+            self.close_server(server, terminate)
+        self._node_closed_maybe(node)
+
+    def _node_closed_maybe(self, node):
+        if not node.closing or node.servers:
+            return
+        loc = node.task.location
+        if self.nodes.get(loc) is not node:
+            return
+        del self.nodes[loc]
+        self.watch.forget(loc)
+        if node.restart is not None:
+            self.dead.add(loc)                       # released first, then as new
+            again = self.nodes[loc] = _Node(node.task, node.info)
+            again.cpus = node.cpus
+            self._start_init(again, node.restart)
+            return
+        node.task.send(("release", self.cid, None))
+        self.closed_nodes.add(loc)
+        node.status = Status.NodeClosed
+        self._status(Status.NodeClosed, node.info)
 
     def _server_ready(self, server_task, rps):
         server = self.servers.get(server_task.location)
@@ -284,11 +418,14 @@ class Scheduler(Status):
         if server is None:
             return
         server.node.servers.pop(loc, None)
+        if server.closing and status == Status.ServerDisconnected:
+            status = Status.ServerClosed             # (it ended as it was asked to)
         was = server.status
         server.status = status
         if was in (Status.ServerDiscovered, Status.ServerInitialized):
             self._status(status, loc)
         # its jobs end by the RPS monitor (PeerOffline), which frees the rest
+        self._node_closed_maybe(server.node)
 
     # ---- jobs ---------------------------------------------------------------------------
 
@@ -296,7 +433,7 @@ class Scheduler(Status):
         best = None
         best_key = None
         for loc, s in self.servers.items():
-            if s.status != Status.ServerInitialized:
+            if not s.usable():
                 continue
             if where is not None and not _matches(where, loc, s.node):
                 continue
@@ -468,3 +605,7 @@ def _matches(where, loc, node):
         return where == loc or where == node.task.location
     return where in (node.info.addr, node.info.name, loc.addr)
 
+
+def _node_matches(where, loc, node):
+    """``where`` (a Location, an address or a name) names node ``loc``."""
+    return where == loc or where in (node.info.addr, node.info.name)

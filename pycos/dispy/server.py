@@ -1,14 +1,13 @@
 """A dispycos server: one process that runs one client's jobs.
 
-The node daemon (:mod:`pycos.dispy.node`) starts ``cpus`` of these for a
-client with::
-
-    python -c "from pycos.dispy.server import main; main()"
-
-and writes one JSON line of settings on the process's standard input (the
-secret never appears in ``ps``).  It keeps that pipe open: the server ends
-when it reads end-of-file, so a node that dies -- even by ``kill -9`` --
-never leaves servers behind.
+The node daemon (:mod:`pycos.dispy.node`) has ``cpus`` of these started
+for a client by :mod:`pycos.dispy.spawner`, which forks them and calls
+:func:`run` with their settings (or, where there is no fork, starts
+``python -c "from pycos.dispy.server import main; main()"`` and writes the
+settings as one JSON line on its standard input: the secret never appears
+in ``ps``).  Standard input stays open: the server ends when it reads
+end-of-file, so a node that dies -- even by ``kill -9`` -- never leaves
+servers behind.
 
 The server is a netpycos scheduler of its own (no discovery: it talks to its
 node and to the client's scheduler only).  Its task ``dispycos_server``
@@ -22,10 +21,18 @@ caller (the client's ``yield rtask()``) and to its monitor (the scheduler).
 ``quit`` -- or the end of standard input -- throws ``KeyboardInterrupt``
 into the running jobs (so they can save state), waits up to a grace period
 for them, then ends the process, telling its peers it goes.
+
+``("close", terminate, restart)`` (the client's ``close_server``, or a job's
+``dispycos_close_server()``): the server tells the scheduler it closes (no
+new job comes), lets its jobs finish (``terminate``: interrupts them), asks
+the node to start it again if ``restart``, and ends.  A job's
+``dispycos_close_node()`` asks the scheduler to close every server of this
+node and release it.
 """
 
 import json
 import os
+import pickle
 import sys
 import threading
 
@@ -51,7 +58,26 @@ class _Server(object):
         self.rps = None
         self.task = None
         self.quitting = False
+        self.closing = False
+        self.scheduler = None            # the client's scheduler task (from setup)
+        self.node = None                 # the node's task
         self.eof = threading.Event()     # stdin (the node's pipe) closed
+        self.ns["dispycos_close_server"] = self.close_server
+        self.ns["dispycos_close_node"] = self.close_node
+
+    # ---- in job code --------------------------------------------------------------
+
+    def close_server(self, terminate=False, restart=False):
+        """Close this server once its jobs are done (``terminate``: at once,
+        interrupting them); ``restart``: the node starts a fresh one."""
+        if self.task is not None:
+            # (not restarted: None -- the client's restart_servers decides)
+            self.task.send(("close", bool(terminate), True if restart else None))
+
+    def close_node(self, terminate=False):
+        """Close every server of this node for the client, and release it."""
+        if self.scheduler is not None and self.node is not None:
+            self.scheduler.send(("close_node", self.node, bool(terminate)))
 
     # ---- the jobs ----------------------------------------------------------------
 
@@ -87,6 +113,7 @@ class _Server(object):
         if node is None:
             logger.warning("dispycos server %s: node at %s not found", cfg["index"], node_loc)
             return
+        self.node = node
         node.send(("server_up", cfg["index"], task, os.getpid()))
         while True:
             msg = yield task.receive()
@@ -95,6 +122,7 @@ class _Server(object):
             kind = msg[0]
             if kind == "setup":
                 _, code, setup, setup_args, reply = msg
+                self.scheduler = reply
                 ok = yield self._setup(code, setup, setup_args)
                 if ok:
                     self.rps = netpycos.RPS(self.job, name="dispycos_job")
@@ -102,6 +130,22 @@ class _Server(object):
                     reply.send(("server_ready", task, self.rps))
                 else:
                     reply.send(("server_failed", task))
+            elif kind == "close" and not self.closing:
+                self.closing = True
+                if self.scheduler is not None:
+                    self.scheduler.send(("server_closing", task))
+                terminate, restart = msg[1], msg[2]
+                # the node starts it again, or not (None: as the client's
+                # restart_servers says)
+                node.send(("server_closing", cfg.get("cid"), cfg["index"], restart))
+                if terminate:
+                    for t in list(self.jobs):
+                        t.throw(KeyboardInterrupt)
+                waiter = netpycos.Task(_wait_all, list(self.jobs))
+                while waiter.is_alive() and not self.eof.is_set():
+                    yield waiter.finish(timeout=0.5)   # (or the node lets go of us)
+                yield self._quit(True)
+                return
             elif kind == "quit":
                 yield self._quit(msg[1] if len(msg) > 1 else False)
                 return
@@ -119,7 +163,14 @@ class _Server(object):
         if fn is None:
             logger.warning("dispycos server: no server_setup %r in the client's code", setup)
             return False
-        t = netpycos.Task(fn, *(setup_args or ()))
+        try:
+            # (pickled apart: they may be of the client's classes, loaded just now)
+            args = pickle.loads(setup_args) if isinstance(setup_args, bytes) else setup_args
+        except Exception as e:
+            logger.warning("dispycos server: server_setup's arguments do not load: %s: %s",
+                           type(e).__name__, e)
+            return False
+        t = netpycos.Task(fn, *(args or ()))
         r = yield t.finish()
         if r not in (0, None):
             logger.warning("dispycos server: server_setup returned %r", r)
@@ -163,14 +214,19 @@ def _lifeline(server):
 
 
 def main():
-    """Entry point of a server process (see the module docstring)."""
+    """Entry point of a server process started afresh (see the module
+    docstring): its settings are the first line of standard input."""
     line = b""
     while not line.endswith(b"\n"):
         chunk = os.read(0, 1)            # byte by byte: nothing after the line is taken
         if not chunk:
             return
         line += chunk
-    cfg = json.loads(line)
+    run(json.loads(line))
+
+
+def run(cfg):
+    """Be the server described by ``cfg`` until told to end."""
     for k, v in (cfg.get("config") or {}).items():
         setattr(config, k, v)
     os.makedirs(cfg["dir"], exist_ok=True)

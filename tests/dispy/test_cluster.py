@@ -6,21 +6,19 @@ MonitorStatus, the others go on), close() releasing the node (its servers
 end, its directory goes).
 """
 import os
-import secrets
 import signal
 import sys
-import threading
 import time
 
 import pytest
 
 import pycos
 import pycos.netpycos as netpycos
-from pycos.core.scheduler import Pycos as CorePycos
 from pycos.dispycos import Client, DispycosStatus, DispycosTaskInfo, Scheduler
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
 from netutil import Proc  # noqa: E402
+from clusterutil import _servers, _statuses, _zombie  # noqa: E402
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -40,71 +38,10 @@ def sleeper(task=None):
     yield task.sleep(3600)
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    """(client scheduler, start_node(cpus) -> Proc) ; everything is stopped
-    and checked after the test."""
-    old = CorePycos.existing()
-    if old is not None:
-        old.terminate()
-    secret = secrets.token_hex(8)
-    threads = set(threading.enumerate())
-    sched = netpycos.Pycos(name="client", host="127.0.0.1", udp_port=0, secret=secret)
-    nodes = []
-
-    def start_node(cpus, peer_port=None, extra=()):
-        dest = tmp_path / ("node%d" % len(nodes))
-        port = peer_port or sched.location.port
-        code = ("import sys; from pycos.dispycosnode import main; sys.exit(main(%r))"
-                % (["-c", str(cpus), "-i", "127.0.0.1", "-s", secret, "--node_ports", "0",
-                    "--dest_path", str(dest), "--peer", "127.0.0.1:%d" % port] + list(extra),))
-        p = Proc(code, secret, name="node%d" % len(nodes))
-        p.dest = dest
-        nodes.append(p)
-        p.expect(r"^dispycosnode ", timeout=30)
-        return p
-    start_node.secret = secret
-    yield sched, start_node
-    problems = []
-    for p in nodes:
-        alive = p.proc.poll() is None
-        p.proc.stdin.close()
-        if alive:
-            try:
-                p.proc.wait(20)
-            except Exception:
-                p.proc.kill()
-                problems.append("%s did not end on 'quit':\n%s" % (p.name, p.output()))
-    sched.terminate()
-    for p in nodes:
-        p._reader.join(10)
-        p.proc.stdout.close()
-    for p in nodes:
-        # no server process outlives its node
-        left = [d for d in os.listdir("/proc") if d.isdigit() and _parent(d) == p.proc.pid]
-        if left:
-            problems.append("servers left running: %r" % left)
-    extra = [t for t in threading.enumerate() if t not in threads and t.is_alive()
-             and t.name != "proc-reader"]
-    problems += ["thread left running: %r" % t for t in extra]
-    assert not problems, "\n".join(problems)
 
 
-def _parent(pid):
-    try:
-        with open("/proc/%s/stat" % pid) as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
-def _statuses(task=None):
-    got = []
-    while True:
-        msg = yield task.receive()
-        got.append(msg)
-        if isinstance(msg, DispycosStatus) and msg.status == Scheduler.ClientClosed:
-            return got
 
 
 def test_jobs_results_and_status_stream(cluster):
@@ -208,8 +145,7 @@ def test_node_signal_stops_it_and_its_servers(cluster, sig):
         assert (yield client.schedule()) == 0
         job = yield client.rtask(sleeper)
         assert isinstance(job, pycos.Task)
-        servers = [int(d) for d in os.listdir("/proc") if d.isdigit()
-                   and _parent(d) == node.proc.pid]
+        servers = _servers(node)
         node.proc.send_signal(sig)
         t0 = time.monotonic()
         end = yield job(timeout=20)
@@ -219,7 +155,7 @@ def test_node_signal_stops_it_and_its_servers(cluster, sig):
     servers, end, took = pycos.Task(main).value(timeout=60)
     assert took < 5, took                  # close() does not wait for a node that is gone
     assert node.proc.wait(20) == 0, node.output()
-    assert len(servers) == 2
+    assert len(servers) == 3                 # two servers and their parent
     assert isinstance(end, pycos.MonitorStatus) and end.type is KeyboardInterrupt, end
     for pid in servers:
         assert not os.path.exists("/proc/%d" % pid) or _zombie(pid), pid
@@ -228,12 +164,6 @@ def test_node_signal_stops_it_and_its_servers(cluster, sig):
     assert "Fatal" not in out and out.count("Traceback") <= 1, out
 
 
-def _zombie(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 CLIENT = r"""
@@ -259,7 +189,6 @@ def test_client_killed_frees_the_node(cluster, tmp_path):
     """E5 on loopback: kill -9 a client while its job runs; the node stops
     that client's servers and removes its files by itself, within
     netpycos's bound for a peer that went away (PeerReconnectPeriod)."""
-    import re
     sched, start_node = cluster
     # the node must find the doomed client: start it first, then the node
     # with --peer pointing at it (the fixture's scheduler is a bystander)
@@ -271,9 +200,8 @@ def test_client_killed_frees_the_node(cluster, tmp_path):
         port = int(client.expect(r"^PORT (\d+)$", timeout=20).group(1))
         node = start_node(2, peer_port=port)
         client.expect(r"^RUNNING True$", timeout=30)
-        servers = [d for d in os.listdir("/proc") if d.isdigit()
-                   and _parent(d) == node.proc.pid]
-        assert len(servers) == 2
+        servers = _servers(node)
+        assert len(servers) == 3
         start = time.monotonic()
         client.kill()
         deadline = start + 25
@@ -369,8 +297,7 @@ def test_silent_node_taken_for_dead_then_rejoins(cluster, monkeypatch):
         assert (yield client.schedule()) == 0
         job = yield client.rtask(sleeper)
         assert isinstance(job, pycos.Task)
-        pids = [node.proc.pid] + [int(d) for d in os.listdir("/proc") if d.isdigit()
-                                  and _parent(d) == node.proc.pid]
+        pids = [node.proc.pid] + _servers(node)
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
         stopped = time.monotonic()
