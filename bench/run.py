@@ -38,6 +38,15 @@ processes on 127.0.0.1 (the workload script starts its own receiver; see
 ``socket.sendfile()`` of the same file as the ceiling.  Ray (``ray.init``
 alone takes seconds) is left out of ``--quick``.
 
+The dispycos workloads (dispy-jobs, dispy-makespan; the dispycos issue's
+item 10) compare this project's dispycos with the original 4.12.2's (each
+with a real ``dispycosnode`` of its own package on 127.0.0.1, 2 server
+processes), Dask distributed (LocalCluster, 2 worker processes), Ray
+(2 CPUs) and ``concurrent.futures.ProcessPoolExecutor``: trivial jobs per
+second with 8 outstanding and with all of them submitted at once, and the
+makespan of 200 jobs sleeping 50 ms on 2 processes x 4 slots against the
+ideal 1.25 s (see ``bench/workloads/dispy_common.py``).
+
 ``--quick`` is a smoke run: tiny sizes, one round, no claims about speed.
 ``--profile`` also saves a profile of this project's pycos side of each
 workload to ``bench/results/profiles/`` (CPython): cProfile by default
@@ -137,6 +146,23 @@ FRAMEWORKS = {
     "c-epoll": dict(label="C epoll server (ceiling)", binary="echo_server",
                     role="reference", only=("echo", "c10k")),
 }
+# the dispycos workloads: both pycos run dispy_pycos.py (each starts a node
+# daemon of its own package); the other peers have a script each
+DISPY_WL = ("dispy-jobs", "dispy-makespan")
+DISPY_SCRIPTS = {"pycos": "dispy_pycos.py", "pycos4": "dispy_pycos.py"}
+FRAMEWORKS.update({
+    "dask": dict(label="Dask distributed (LocalCluster, 2 processes; submit)", venv="main",
+                 script="dispy_dask.py", module="distributed", role="peer", only=DISPY_WL),
+    "dask-map": dict(label="Dask distributed, client.map", venv="main", script="dispy_dask.py",
+                     args=["--variant", "map"], module="distributed", role="peer",
+                     only=("dispy-jobs",)),
+    "ray-jobs": dict(label="Ray (2 CPUs; makespan: 2 actors × max_concurrency 4)", venv="main",
+                     script="dispy_ray.py", module="ray", role="peer", only=DISPY_WL,
+                     not_quick="left out of --quick: ray.init() alone takes ~5 s per run"),
+    "ppe": dict(label="ProcessPoolExecutor (2 processes; makespan: 8)", venv="main",
+                script="dispy_ppe.py", module="concurrent.futures", role="peer",
+                only=DISPY_WL),
+})
 PEER_NAMES = [n for n in FRAMEWORKS if n != "pycos"]
 
 # -- sizes ---------------------------------------------------------------------
@@ -150,6 +176,12 @@ SIZES = {
                   net_stream=2000, net_deliver=200, net_rps=200, net_file=4),
 }
 # net-*: messages, measured round trips, measured calls, MiB of the file
+# dispy-*: jobs, jobs outstanding (the windowed case), makespan jobs and
+# their sleep (2 processes x 4 slots: the ideal is ceil(n / 8) * sleep)
+SIZES["full"].update(dispy_jobs=10000, dispy_window=8, dispy_makespan=200, dispy_sleep_ms=50,
+                     dispy_ideal_s=1.25)
+SIZES["quick"].update(dispy_jobs=200, dispy_window=8, dispy_makespan=24, dispy_sleep_ms=50,
+                      dispy_ideal_s=0.15)
 # Smaller sizes for two peers (rates stay comparable; every row shows its n):
 # threads cost far more than tasks, and curio 1.6's spawn() slows down with
 # the number of live tasks (100,000 tasks take minutes, 100,000 sleepers
@@ -167,6 +199,10 @@ SCALED_SIZES = {
     "pycos4": {"full": dict(net_stream=20000, net_rps=2000), "quick": dict()},
     "slow-net": {"full": dict(net_stream=20000), "quick": dict()},
 }
+# the original dispycos slows down with the number of jobs submitted at once
+# (~200 jobs/s with 2,000, ~70 with 5,000): 10,000 would take minutes a run,
+# and a smaller n only flatters it
+SCALED_SIZES["pycos4"]["full"]["dispy_jobs"] = 2000
 
 
 def size_key(workload):
@@ -231,6 +267,30 @@ CASES = [
          title="net-file: a {net_file:,} MiB file to another process, written to disk "
                "(pycos: yield sched.send_file(loc, path))"),
 ]
+M_DISPY_JOBS = [("jobs_per_s", "jobs/s", "rate", "high"), ("us_per_job", "µs/job", "f1", "low")]
+M_DISPY_MAKESPAN = [("makespan_s", "makespan s", "f3", "low"),
+                    ("vs_ideal", "× the ideal", "f3", "low")]
+CASES += [
+    dict(name="dispy-jobs-8", workload="dispy-jobs", wl_args=["--window", "8"],
+         metrics=M_DISPY_JOBS, charts=["jobs_per_s"],
+         title="dispy-jobs, {dispy_window} outstanding: {dispy_jobs:,} trivial jobs "
+               "(return x * x) on one local node with 2 worker processes (pycos: "
+               "{dispy_window} tasks each `rtask = yield client.rtask(square, i)`, "
+               "`yield rtask()`; the others: a new submit per result)"),
+    dict(name="dispy-jobs-all", workload="dispy-jobs", wl_args=["--window", "0"],
+         metrics=M_DISPY_JOBS, charts=["jobs_per_s"],
+         title="dispy-jobs, all at once: {dispy_jobs:,} trivial jobs submitted together, "
+               "then their results (pycos: one task per job, each `yield client.rtask(...)`)"),
+    dict(name="dispy-makespan", workload="dispy-makespan", metrics=M_DISPY_MAKESPAN,
+         charts=["makespan_s"],
+         title="dispy-makespan: {dispy_makespan} jobs sleeping {dispy_sleep_ms} ms on 2 "
+               "processes × 4 slots, ideal {dispy_ideal_s:g} s (pycos: 8 tasks each keep "
+               "one `client.io_rtask(nap, 0.05)` in flight; Dask: 4 threads per worker; "
+               "Ray: 2 actors with max_concurrency=4; ProcessPoolExecutor has no threads "
+               "per process: 8 processes; Dask, Ray and the pool get all jobs at once)"),
+]
+# the makespan is judged against the ideal, not ranked (see dispy_targets)
+NOT_RANKED = ("dispy-makespan",)
 # The figure that decides "ahead of every peer" for each case.
 PRIMARY = {"spawn": ["tasks_per_s"], "switch": ["round_trips_per_s"],
            "timers": ["beyond_ms", "late_p99_ms"],
@@ -242,6 +302,8 @@ PRIMARY = {"spawn": ["tasks_per_s"], "switch": ["round_trips_per_s"],
            "fanout": ["deliveries_per_s"],
            "net-stream": ["msgs_per_s"], "net-deliver": ["p50_us", "p99_us"],
            "net-rps": ["calls_per_s"], "net-file": ["mb_per_s"]}
+PRIMARY.update({"dispy-jobs-8": ["jobs_per_s"], "dispy-jobs-all": ["jobs_per_s"],
+                "dispy-makespan": ["makespan_s"]})
 
 
 def log(msg):
@@ -454,6 +516,8 @@ class Runner:
         if "binary" in spec:
             return [self.cbin[spec["binary"]], "4096"]
         script = os.path.join(WORKLOADS_DIR, spec["script"])
+        if workload in DISPY_WL:
+            script = os.path.join(WORKLOADS_DIR, DISPY_SCRIPTS.get(fw, spec["script"]))
         cmd = [self.python(fw)]
         if profile_prefix and self.opts.profile == "cprofile":
             cmd += [os.path.join(WORKLOADS_DIR, "profiled.py"), profile_prefix]
@@ -468,6 +532,9 @@ class Runner:
             cmd += ["--n", str(s["fanout"]), "--subs", str(s["subs"])]
         elif workload == "net-file":
             cmd += ["--file", self.netfile]
+        elif workload in DISPY_WL:
+            cmd += ["--n", str(s[size_key(workload)]), "--servers", "2", "--slots", "4",
+                    "--sleep", str(s["dispy_sleep_ms"] / 1000.0)]
         elif workload in NET_WL:
             cmd += ["--n", str(s[size_key(workload)]), "--size", "100"]
         else:
@@ -500,8 +567,9 @@ class Runner:
     # session is left when it ends (a timeout, a crash) is killed.
     def run_inproc(self, fw, case, profile_prefix=None):
         s = self.sizes_for(fw)
-        net = case["workload"] in NET_WL
+        net = case["workload"] in NET_WL + DISPY_WL    # (dispy-*: node daemons, clusters)
         cmd = self.command(fw, case["workload"], s, profile_prefix)
+        cmd += case.get("wl_args", [])
         env = None
         spy = self._spy(profile_prefix, ["--"] + cmd)
         if net and profile_prefix:
@@ -880,6 +948,10 @@ def write_report(interp, data, opts, charts_status):
         w("\"Within the spread\": the two min–max ranges overlap, so this run did not separate "
           "pycos from that peer. `bench/compare.py` compares the orderings of several runs.")
         w("")
+    if any(c["workload"] in DISPY_WL for c in data["cases"]):
+        w("The dispy-* targets: the dispycos issue (item 10). dispy-makespan is judged "
+          "against the ideal, not ranked.")
+        w("")
     for line in targets(interp, data, opts):
         w("- " + line)
     w("")
@@ -908,6 +980,8 @@ def targets(interp, data, opts):
     where = "on CPython" if interp == "cpython" else "on PyPy (fastest of everything that runs there)"
     for case in data["cases"]:
         name = case["name"]
+        if name in NOT_RANKED:
+            continue
         for key in PRIMARY[name]:
             m = next(m for m in case["metrics"] if m[0] == key)
             o = stats("pycos", name, key)
@@ -975,6 +1049,53 @@ def targets(interp, data, opts):
                          "%.2f — %s" % (tag, sc, "MET" if sc <= 2.1 else "MISSED"))
     if any(c["workload"] in NET_WL for c in data["cases"]):
         lines += net_targets(interp, tag, med)
+    if any(c["workload"] in DISPY_WL for c in data["cases"]):
+        lines += dispy_targets(interp, tag, med, data["sizes"])
+    return lines
+
+
+def dispy_targets(interp, tag, med, sizes):
+    """The dispycos issue's targets (item 10) besides "ahead of every peer"
+    on both dispy-jobs rows (judged above; that covers Ray, Dask and
+    ProcessPoolExecutor)."""
+    lines = []
+    on = "on CPython" if interp == "cpython" else "on PyPy"
+    n = sizes.get("dispy_jobs")
+    parts, ok, seen = [], True, False
+    for case, what in (("dispy-jobs-8", "%s outstanding" % sizes.get("dispy_window")),
+                       ("dispy-jobs-all", "all at once")):
+        o, p = med("pycos", case, "jobs_per_s"), med("pycos4", case, "jobs_per_s")
+        if o is None or p is None:
+            ok = False
+            parts.append("%s: NOT MEASURED" % what)
+            continue
+        seen = True
+        ok = ok and o >= 5 * p
+        parts.append("%s: %.1f× (%s vs %s jobs/s)" % (what, o / p, fmt(o, "rate"), fmt(p, "rate")))
+    scaled = SCALED_SIZES["pycos4"]["full"].get("dispy_jobs")
+    note = (" (the original ran n=%s, not %s: its rate falls with n)" % (format(scaled, ","),
+                                                                         format(n, ","))
+            if scaled and n and scaled < n else "")
+    lines.append("%sdispy-jobs jobs/s at least 5× the original dispycos's %s: %s%s — %s"
+                 % (tag, on, "; ".join(parts), note,
+                    ("MET" if ok else "MISSED") if seen else "NOT MEASURED"))
+    a, b = med("pycos", "dispy-jobs-all", "jobs_per_s"), med("pycos", "dispy-jobs-8", "jobs_per_s")
+    if a is None or b is None:
+        lines.append("%sdispy-jobs: the same rate with all %s jobs submitted at once as with %s "
+                     "outstanding %s — NOT MEASURED" % (tag, format(n or 0, ","),
+                                                        sizes.get("dispy_window"), on))
+    else:
+        lines.append("%sdispy-jobs: the same rate (at least 90 %%) with all %s jobs submitted "
+                     "at once as with %s outstanding %s: %s vs %s jobs/s, %.0f %% — %s"
+                     % (tag, format(n or 0, ","), sizes.get("dispy_window"), on, fmt(a, "rate"),
+                        fmt(b, "rate"), 100.0 * a / b, "MET" if a >= 0.9 * b else "MISSED"))
+    m, r = med("pycos", "dispy-makespan", "makespan_s"), med("pycos", "dispy-makespan", "vs_ideal")
+    if m is None:
+        lines.append("%sdispy-makespan within 5 %% of the ideal %s — NOT MEASURED" % (tag, on))
+    else:
+        lines.append("%sdispy-makespan within 5 %% of the ideal %s: %.3f s against %g s "
+                     "(+%.1f %%) — %s" % (tag, on, m, sizes.get("dispy_ideal_s"),
+                                          (r - 1.0) * 100.0, "MET" if r <= 1.05 else "MISSED"))
     return lines
 
 

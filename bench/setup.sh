@@ -3,7 +3,8 @@
 #
 #   .venv/bench          CPython: our pycos (pip install -e .) + asyncio peers
 #                        (uvloop, trio, gevent, curio) + the netpycos peers
-#                        (Pyro5, pyzmq, ray where it installs) + matplotlib
+#                        (Pyro5, pyzmq, ray where it installs) + the dispycos
+#                        peer (Dask distributed) + matplotlib
 #                        for charts + py-spy for `run.py --profile py-spy`.
 #   .venv/bench-pycos4   CPython: the original pycos 4.12.2, alone.  It is also
 #                        called "pycos", so it must never share an environment
@@ -19,7 +20,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
 PEERS_CPY=("uvloop>=0.19,<1" "trio>=0.25,<1" "gevent>=24.2,<27" "curio>=1.6,<2" "matplotlib>=3.7,<4"
-           "py-spy>=0.3.14,<1" "Pyro5>=5.14,<6" "pyzmq>=25,<28" "ray>=2.9,<3")
+           "py-spy>=0.3.14,<1" "Pyro5>=5.14,<6" "pyzmq>=25,<28" "ray>=2.9,<3"
+           "distributed>=2024.1,<2027")
+# (distributed: Dask's cluster, the dispy-* workloads' peer; dask comes with it)
 # (ray has no PyPy wheels: it is left out there; a peer that does not install
 # on this machine is skipped, and bench/run.py reports it "not available")
 PEERS_PYPY=("trio>=0.25,<1" "gevent>=24.2,<27" "curio>=1.6,<2" "Pyro5>=5.14,<6" "pyzmq>=25,<28")

@@ -53,9 +53,9 @@ def _find_schedulers(sched, conf, task=None):
         online = set(sched.peers())
         missing = [loc for loc in wanted if loc not in online]
         for loc in missing:
-            sched.peer(loc)
+            yield sched.peer(loc)
         if missing:
-            wait = delay * random.uniform(0.5, 1.5)
+            wait = min(delay * random.uniform(0.5, 1.5), PEER_RETRY_MAX)
             delay = min(delay * 2, PEER_RETRY_MAX)
         else:
             wait = 1.0 if wanted else conf.ping_interval

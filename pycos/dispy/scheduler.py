@@ -457,6 +457,38 @@ class Scheduler(Status):
         """[y] Start job ``gen(*args, **kwargs)`` (see Client.rtask)."""
         task = _Loop.cur_task()
         name, code = self.client._job_code(gen)
+        while True:
+            server = yield self._server_for(task, where, cpu)
+            if server is None:
+                return None
+            self.idle.clear()
+            self.calls += 1
+            try:
+                rtask = yield server.rps(name, code, args, kwargs)
+            finally:
+                self.calls -= 1
+            if isinstance(rtask, netpycos.Task):
+                break
+            if cpu:
+                server.cpu_jobs -= 1
+                self._wake(server)
+            self._check_idle()
+            if server.status == Status.ServerInitialized and not server.closing:
+                return None              # (the server is there: it refused the job)
+            # the server went away as the job was sent: another one takes it
+        server.jobs.add(rtask)
+        self.jobs[rtask] = (server, cpu)
+        self._status(Status.TaskStarted, DispycosTaskInfo(rtask, args, kwargs, time.time()))
+        early = self.early.pop(rtask, None)
+        if not self.calls:
+            self.early.clear()           # (late ends, of jobs already ended)
+        if early is not None:
+            self._job_done(early)
+        return rtask
+
+    def _server_for(self, task, where, cpu):
+        """[y] A server for a job (waiting in order for one; a CPU job takes
+        the server's CPU slot), or None when none will come."""
         entry = None
         while True:
             server = self._pick(where, cpu)
@@ -475,29 +507,9 @@ class Scheduler(Status):
                 return None
         if entry is not None:
             self.waiting.remove(entry)
-        if cpu:
+        if cpu:                          # (taken now: other jobs run before this returns)
             server.cpu_jobs += 1
-        self.idle.clear()
-        self.calls += 1
-        try:
-            rtask = yield server.rps(name, code, args, kwargs)
-        finally:
-            self.calls -= 1
-        if not isinstance(rtask, netpycos.Task):
-            if cpu:
-                server.cpu_jobs -= 1
-                self._wake(server)
-            self._check_idle()
-            return None
-        server.jobs.add(rtask)
-        self.jobs[rtask] = (server, cpu)
-        self._status(Status.TaskStarted, DispycosTaskInfo(rtask, args, kwargs, time.time()))
-        early = self.early.pop(rtask, None)
-        if not self.calls:
-            self.early.clear()           # (late ends, of jobs already ended)
-        if early is not None:
-            self._job_done(early)
-        return rtask
+        return server
 
     def _wake(self, server=None):
         """Resume the first waiting job that ``server`` (its CPU slot just

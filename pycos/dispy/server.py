@@ -35,6 +35,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 
 import pycos.netpycos as netpycos
 from pycos import config
@@ -53,7 +54,9 @@ class _Server(object):
         self.cfg = cfg
         self.sched = sched
         self.ns = sys.modules["__main__"].__dict__
-        self.ns.setdefault("pycos", netpycos)      # 4.x job code uses it unimported
+        # 4.x job code uses these unimported
+        for name, mod in (("pycos", netpycos), ("os", os), ("sys", sys), ("time", time)):
+            self.ns.setdefault(name, mod)
         self.jobs = set()
         self.rps = None
         self.task = None

@@ -341,10 +341,10 @@ class Peer(object):
                 return True
             if self.gone:
                 return False
-            if r == "refused" and not self.online:
-                # nobody listens there, or not one of ours: a peer we never
-                # reached is not worth PeerReconnectPeriod of retries (one
-                # that was online may be restarting, so it gets them)
+            if r == "refused":
+                # nobody listens there (the process is gone: a restarted one
+                # is a new peer, which announces itself), or not one of
+                # ours: not worth PeerReconnectPeriod of retries
                 refused += 1
                 if refused >= 3:
                     return False

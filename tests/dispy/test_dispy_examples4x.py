@@ -1,0 +1,379 @@
+"""The original pycos 4.12.2's dispycos example programs, run unchanged
+against this package's ``dispycosnode``, the way a 4.x user tries them.
+
+`make pytest` fetches the original's example programs into
+build/pycos4-examples/ (the Makefile rule ``build/pycos4-examples/.stamp``:
+the pycos 4.12.2 source distribution from the package index,
+``py3.7/examples/`` -- the files its setup installs for Python 3.7+).  They
+are never kept in this repository.  Without that directory this module
+skips; with it, every test runs.
+
+Each test, as a user would on one computer, with no secret and nothing but
+discovery to find each other:
+
+1. starts ``python -m pycos.dispycosnode -c 2 -i 127.0.0.1`` (a real
+   process: its two server processes, the default ports 9706-9708);
+2. runs ``python dispycos_XXX.py [ARGS]`` from a copy of the examples
+   directory (some examples read their data files from the current
+   directory), with this package's pycos first on sys.path (PYTHONPATH) and
+   the command-line arguments the example itself offers to make the run
+   shorter (fewer jobs / files);
+3. answers the example's prompts on its standard input when it has any
+   (a job request, then ``quit``), only after the output that shows it got
+   that far;
+4. requires the example to end by itself with status 0 within the time
+   limit, to print no traceback, and to print the results it is written to
+   print; the node must have released it (``status`` says idle).
+
+TMPDIR points into the test's own directory, so the default ``dest_path``
+of the client and of the node (both under the temporary directory) stay
+there and go with it.
+
+Examples left out, and why:
+
+- ``dispycos_cloud_computing.py``: peers with the fixed Amazon EC2 address
+  54.204.242.185 and starts its scheduler with ``ext_ip_addr =
+  'router.ext.ip'`` (a router's external address to fill in); it needs an
+  EC2 node and a configured router.
+- ``dispycos_ssh_ec2.py``: the same EC2 node, reached through ssh remote
+  port forwarding of port 9705 (and binds the fixed ports 9705).
+- ``dispycos_client5_proc.py``: not an example of its own; it is the
+  program ``dispycos_client5.py`` ships to the servers and runs there (so
+  it is exercised by that test).
+
+Examples that do not run yet against this package, and why (each is a gap
+of this package, tracked in its dispycos and web UI issues; their tests
+come back as the gaps close):
+
+- ``dispycos_client1.py``: needs pycos.httpd (issue 17).
+- ``dispycos_httpd1.py``: needs pycos.httpd (issue 17).
+- ``dispycos_httpd2.py``: needs pycos.httpd (issue 17).
+- ``dispycos_remote_scheduler.py``: needs the shared scheduler program (`python -m pycos.dispycos`, `schedule(location)`) and pycos.httpd.
+- ``dispycos_kbd_int.py``: prints its results with pycos.logger.info(): 4.x's logger wrote INFO to stdout by default; ours, a standard logging.Logger, installs no handler.
+- ``dispycos_mas.py``: the same logger difference.
+- ``dispycos_client10.py``: the same logger difference.
+- ``dispycos_mem_servers.py``: reads its data files from the installed package's examples directory (pycos/examples), which this package does not ship.
+- ``dispycos_client9_server.py``: the same pycos/examples data files.
+- ``dispycos_client9_node.py``: the pycos/examples data files, and node_setup expects the client's files in the node's directory with each server in a subdirectory (dispycos_server_<i>) of it.
+- ``dispycos_client5.py``: runs ../dispycos_client5_proc.py from a server: expects each server in a subdirectory of the client's directory.
+"""
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLES = os.path.join(ROOT, "build", "pycos4-examples")
+STAMP = os.path.join(EXAMPLES, ".stamp")
+
+if not os.path.exists(STAMP):
+    pytest.skip("build/pycos4-examples/.stamp is absent: the original pycos 4.12.2 example "
+                "programs have not been fetched (`make build/pycos4-examples/.stamp`, a "
+                "prerequisite of `make pytest`)", allow_module_level=True)
+
+
+class Prog(object):
+    """A program in a real process (its own process group), its output lines
+    (stdout and stderr together) collected by a reader thread."""
+
+    def __init__(self, argv, name, cwd, env, stdin=True):
+        self.name = name
+        self.lines = []
+        self._q = queue.Queue()
+        self._seen = 0
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True,
+                                     stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.started = time.monotonic()
+        self._reader = threading.Thread(target=self._read, name="proc-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.lines.append(line)
+            self._q.put(line)
+        self._q.put(None)
+
+    def output(self):
+        return "\n".join(self.lines)
+
+    def expect(self, pattern, timeout):
+        """The first new output line matching ``pattern``: its match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("%s: no line matching %r within %ss; output:\n%s"
+                                     % (self.name, pattern, timeout, self.output()))
+            try:
+                line = self._q.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self._q.put(None)
+                self._reader.join(5)
+                raise AssertionError("%s ended (status %s) before a line matching %r; "
+                                     "output:\n%s" % (self.name, self.proc.wait(), pattern,
+                                                      self.output()))
+            m = rx.search(line)
+            if m:
+                return m
+
+    def send_line(self, text):
+        try:
+            self.proc.stdin.write((text + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise AssertionError("%s: cannot send %r, its input is closed (status %s); "
+                                 "output:\n%s" % (self.name, text, self.proc.poll(),
+                                                  self.output()))
+
+    def wait(self, timeout):
+        """The exit status once the program ends by itself (AssertionError
+        with its output when it does not within ``timeout``)."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s did not end within %ss; output:\n%s"
+                                 % (self.name, timeout, self.output()))
+        self._reader.join(10)
+        return rc
+
+    def stop(self):
+        """End the program and everything it started (its process group),
+        reap it, close its pipes."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.proc.wait()
+        # what it started (server processes) may outlive it in its group
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if self.proc.stdin is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        self._reader.join(10)
+        self.proc.stdout.close()
+
+
+def _children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(d))
+    return out
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class Run(object):
+    """One example's run: the directory, the node, the example."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="pycos-ex4x-")
+        self.examples = os.path.join(self.dir, "examples")
+        shutil.copytree(EXAMPLES, self.examples, ignore=shutil.ignore_patterns(".stamp"))
+        tmp = os.path.join(self.dir, "tmp")
+        os.mkdir(tmp)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+        env["PYTHONUNBUFFERED"] = "1"          # lines as they come, for the prompts
+        env["TMPDIR"] = tmp
+        self.env = env
+        self.progs = []
+
+    def start(self, argv, name, stdin=True):
+        p = Prog([sys.executable] + argv, name, self.examples, self.env, stdin=stdin)
+        self.progs.append(p)
+        return p
+
+    def node(self, cpus=2):
+        node = self.start(["-m", "pycos.dispycosnode", "-c", str(cpus), "-i", "127.0.0.1"],
+                          "dispycosnode")
+        node.expect(r"^dispycosnode ", timeout=60)
+        return node
+
+    def close(self):
+        problems = []
+        for p in self.progs:
+            if p.name != "dispycosnode" or p.proc.poll() is not None:
+                continue
+            servers = _children(p.proc.pid)
+            try:
+                p.proc.stdin.close()                # end of input: quit
+                p.proc.wait(30)
+            except (OSError, subprocess.TimeoutExpired):
+                problems.append("dispycosnode did not end on 'quit':\n" + p.output())
+                continue
+            left = [pid for pid in servers if _alive(pid)]
+            if left:
+                problems.append("server processes outlived their node: %r" % left)
+        for p in self.progs:
+            p.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return problems
+
+
+@pytest.fixture
+def run():
+    r = Run()
+    try:
+        yield r
+    finally:
+        problems = r.close()
+    assert not problems, "\n".join(problems)
+
+
+def _tracebacks(prog):
+    """How many tracebacks ``prog`` printed that do not end with a bare
+    KeyboardInterrupt (a job interrupted by close(): 4.x printed those
+    too -- a server logs the job's end, an example may print its status)."""
+    return prog.output().count("Traceback") - prog.lines.count("KeyboardInterrupt")
+
+
+def finish(ex, node, timeout, results=(), interrupted=False):
+    """The example ends with 0 within ``timeout``, prints no traceback (but
+    for jobs ended by KeyboardInterrupt when ``interrupted``) and prints
+    every line in ``results`` ((pattern, count) pairs: at least that many
+    lines match); the node is idle again.  Returns the output lines."""
+    rc = ex.wait(timeout)
+    out = ex.output()
+    context = "\n--- %s output:\n%s\n--- dispycosnode output:\n%s" % (ex.name, out,
+                                                                     node.output())
+    assert rc == 0, "%s ended with status %s%s" % (ex.name, rc, context)
+    bad = _tracebacks(ex) if interrupted else out.count("Traceback")
+    assert bad <= 0, "%s printed a traceback%s" % (ex.name, context)
+    for pattern, count in results:
+        n = len([line for line in ex.lines if re.search(pattern, line)])
+        assert n >= count, ("%s: %d lines match %r, expected at least %d%s"
+                            % (ex.name, n, pattern, count, context))
+    assert _tracebacks(node) <= 0, "the node or a server printed a traceback" + context
+    node.send_line("status")
+    m = node.expect(r"^dispycosnode .*: (idle|client.*)$", timeout=20)
+    assert m.group(1) == "idle", "the node still serves the example's client" + context
+    return ex.lines
+
+
+# -- the examples ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_client2(run):
+    """4 jobs of 2-5 s returning (i, location, time); prints each result."""
+    node = run.node()
+    ex = run.start(["dispycos_client2.py", "4"], "dispycos_client2.py", stdin=False)
+    lines = finish(ex, node, 90, [(r"^    result for [0-3] from \S+:\d+: ", 4)])
+    assert not [line for line in lines if "** rtask" in line], lines
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_client3(run):
+    """4 jobs taking objects of the client's class C; each sends its result
+    (the square root) back by message."""
+    node = run.node()
+    ex = run.start(["dispycos_client3.py", "4"], "dispycos_client3.py", stdin=False)
+    lines = finish(ex, node, 90, [(r"^  request [0-3]: [0-9.]+$", 4),
+                                  (r"^    result for job [0-3]: [0-3]: [0-9.]+$", 4)])
+    requested = {}
+    for line in lines:
+        m = re.match(r"^  request (\d): ([0-9.]+)$", line)
+        if m:
+            requested[int(m.group(1))] = float(m.group(2))
+    for line in lines:
+        m = re.match(r"^    result for job \d: (\d): ([0-9.]+)$", line)
+        if m:
+            assert abs(float(m.group(2)) ** 2 - requested[int(m.group(1))]) < 1e-6, line
+    assert not [line for line in lines if "** rtask" in line], lines
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_client4(run):
+    """3 files (of dispycos_client*.py in the current directory) sent to
+    jobs, which send back a result file of line lengths."""
+    node = run.node()
+    ex = run.start(["dispycos_client4.py", "3"], "dispycos_client4.py", stdin=False)
+    lines = finish(ex, node, 90, [(r"^    job [0-2] output is in ", 3)])
+    outputs = [re.match(r"^    job \d output is in (.*)$", line).group(1) for line in lines
+               if re.match(r"^    job \d output is in ", line)]
+    for path in outputs:
+        assert os.path.dirname(path) == run.examples, path
+        source = os.path.join(run.examples, os.path.basename(path)[len("result-"):])
+        with open(source) as f:
+            want = ["%d: %d" % (i, len(line) - 1) for i, line in enumerate(f, start=1)]
+        with open(path) as f:
+            assert f.read().splitlines() == want, path
+
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_client7(run):
+    """4 jobs placed by the example itself from the status messages
+    (ServerInitialized, then each job's MonitorStatus) with rtask_at."""
+    node = run.node()
+    ex = run.start(["dispycos_client7.py", "4"], "dispycos_client7.py", stdin=False)
+    lines = finish(ex, node, 90, [(r"^  rtask_proc started at \S+:\d+ with [0-9.]+$", 4),
+                                  (r"^      rtask_proc at \S+:\d+ finished with [0-9.]+$", 4)])
+    assert not [line for line in lines if "** rtask_proc" in line], lines
+
+
+@pytest.mark.timeout(200)
+def test_dispycos_client8(run):
+    """1 job that blocks its server with time.sleep (5 requests of 10-20 s)
+    while the client keeps sending it messages; prints the sum."""
+    node = run.node()
+    ex = run.start(["dispycos_client8.py", "1"], "dispycos_client8.py", stdin=False)
+    finish(ex, node, 170, [(r"^  job 0 processed by \S+:\d+$", 1),
+                           (r"^    \S+:\d+ computed result: [0-9.]+$", 1)])
+
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_live_analytics(run):
+    """1000 values streamed at 50 per second to two jobs (a moving average
+    sending trend signals back, and one saving the data)."""
+    node = run.node()
+    ex = run.start(["dispycos_live_analytics.py"], "dispycos_live_analytics.py", stdin=False)
+    finish(ex, node, 90)
+    # (how many trend signals a random walk gives is chance: none is possible)
+    assert time.monotonic() - ex.started >= 20, "the 1000 values were not all sent"
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_live_analytics_channel(run):
+    """The same, broadcast on a Channel the two jobs subscribe to
+    (deliver('start', n=2) must reach both)."""
+    node = run.node()
+    ex = run.start(["dispycos_live_analytics_channel.py"],
+                   "dispycos_live_analytics_channel.py", stdin=False)
+    finish(ex, node, 90)
+    assert time.monotonic() - ex.started >= 20, "the 1000 values were not all sent"
+
