@@ -11,7 +11,8 @@ task ``dispycos_node`` answers a client's scheduler:
     start ``cpus`` server processes for that client (in the client's own
     directory under ``dest_path``, where its files were sent), or answer
     ``("node_busy", node)`` while another client has the node;
-    ``settings``: the client's ``pulse_interval`` and ``zombie_period``;
+    ``settings``: the client's ``pulse_interval``, ``zombie_period``,
+    ``restart_servers`` and ``node_setup`` (code, name, pickled arguments);
 ``("release", client_id, reply)``
     stop that client's servers (a grace period for their jobs, then
     ``kill``) and remove its directory; ``("node_released", node)`` to
