@@ -55,6 +55,19 @@ __all__ = ["Scheduler"]
 #: get pycos.dispy.node.STOP_GRACE to end)
 RELEASE_WAIT = 10.0
 
+#: Scheduler.placed(): the job's server went away, place it again
+_AGAIN = object()
+
+#: CPU jobs shorter than this (on average, lately) are sent to a server while
+#: its current one runs, to wait there and run next: the server does not idle
+#: for a round trip between short jobs.  Longer jobs go one at a time, as in
+#: the original, so none waits behind a long one.
+PREFETCH_BELOW = 0.02
+#: how many short CPU jobs may wait at a server: one, or as many as take
+#: PREFETCH_WORK seconds together, up to PREFETCH_MAX
+PREFETCH_WORK = 0.005
+PREFETCH_MAX = 8
+
 
 class _Node(object):
     __slots__ = ("task", "info", "status", "cpus", "servers", "suspended", "closing",
@@ -73,17 +86,19 @@ class _Node(object):
 
 
 class _Server(object):
-    __slots__ = ("task", "node", "rps", "status", "cpu_jobs", "jobs", "suspended", "closing")
+    __slots__ = ("task", "node", "rps", "status", "cpu_jobs", "jobs", "suspended", "closing",
+                 "cpu_free_at")
 
     def __init__(self, task, node):
         self.task = task
         self.node = node
         self.rps = None
         self.status = Status.ServerDiscovered
-        self.cpu_jobs = 0
+        self.cpu_jobs = 0            # CPU jobs sent to it (one runs, at most one waits)
         self.jobs = set()
         self.suspended = False
         self.closing = False
+        self.cpu_free_at = 0.0       # when its last CPU job ended
 
     def usable(self):
         return (self.status == Status.ServerInitialized and not self.suspended
@@ -104,6 +119,8 @@ class Scheduler(Status):
         self.jobs = {}               # remote task -> (_Server, cpu)
         self.early = {}              # job ends that came before their call's reply
         self.calls = 0               # job calls waiting for their reply
+        self.cpu_sent = {}           # CPU job's remote task -> when it was placed
+        self.cpu_time = None         # CPU jobs' recent run time (moving average)
         self.dead = set()            # nodes declared dead: released before they are used again
         self.abandoned = set()       # nodes taken for dead and not to be used again
         self.abandon = {}            # node Location -> abandon_zombie() flag
@@ -432,18 +449,28 @@ class Scheduler(Status):
     def _pick(self, where, cpu):
         best = None
         best_key = None
+        most = self._cpu_most()
         for loc, s in self.servers.items():
             if not s.usable():
                 continue
             if where is not None and not _matches(where, loc, s.node):
                 continue
-            if cpu and s.cpu_jobs:
+            if cpu and s.cpu_jobs >= most:
                 continue
             node_busy = sum(x.cpu_jobs for x in s.node.servers.values())
-            key = (node_busy / max(len(s.node.servers), 1), len(s.jobs))
+            key = (s.cpu_jobs if cpu else 0, node_busy / max(len(s.node.servers), 1),
+                   len(s.jobs))
             if best is None or key < best_key:
                 best, best_key = s, key
         return best
+
+    def _cpu_most(self):
+        """How many CPU jobs a server may have: the one that runs, and
+        (short jobs) those that wait there."""
+        t = self.cpu_time
+        if t is None or t >= PREFETCH_BELOW:
+            return 1
+        return 1 + max(1, min(PREFETCH_MAX, int(PREFETCH_WORK / max(t, 1e-6))))
 
     def _possible(self, where):
         """Whether a server for ``where`` exists or may still come."""
@@ -455,29 +482,49 @@ class Scheduler(Status):
 
     def submit(self, where, cpu, gen, args, kwargs):
         """[y] Start job ``gen(*args, **kwargs)`` (see Client.rtask)."""
-        task = _Loop.cur_task()
         name, code = self.client._job_code(gen)
         while True:
-            server = yield self._server_for(task, where, cpu)
+            server = yield self.place(where, cpu)
             if server is None:
                 return None
+            try:
+                rtask = yield server.rps(name, code, args, kwargs, cpu)
+            except BaseException:
+                self.placed(server, cpu, None, args, kwargs)
+                raise
+            rtask = self.placed(server, cpu, rtask, args, kwargs)
+            if rtask is not _AGAIN:
+                return rtask
+
+    def place(self, where, cpu):
+        """[y] A server for a job (see Client.rtask_at for ``where`` and
+        ``cpu``), or None when none will come.  The job is then sent with
+        the server's RPS (``server.rps(name, code, args, kwargs, cpu)``) and
+        its outcome given to :meth:`placed` -- always, once."""
+        server = yield self._server_for(_Loop.cur_task(), where, cpu)
+        if server is not None:
             self.idle.clear()
             self.calls += 1
-            try:
-                rtask = yield server.rps(name, code, args, kwargs)
-            finally:
-                self.calls -= 1
-            if isinstance(rtask, netpycos.Task):
-                break
+        return server
+
+    def placed(self, server, cpu, rtask, args, kwargs):
+        """What came of a job sent to ``server`` (from :meth:`place`):
+        ``rtask`` is its remote task, or what the call returned instead.
+        Returns the remote task; None when the server refused the job;
+        ``_AGAIN`` when the server went away meanwhile (place it again)."""
+        self.calls -= 1
+        if not isinstance(rtask, netpycos.Task):
             if cpu:
                 server.cpu_jobs -= 1
                 self._wake(server)
             self._check_idle()
             if server.status == Status.ServerInitialized and not server.closing:
                 return None              # (the server is there: it refused the job)
-            # the server went away as the job was sent: another one takes it
+            return _AGAIN                # (it went away as the job was sent)
         server.jobs.add(rtask)
         self.jobs[rtask] = (server, cpu)
+        if cpu:
+            self.cpu_sent[rtask] = time.monotonic()
         self._status(Status.TaskStarted, DispycosTaskInfo(rtask, args, kwargs, time.time()))
         early = self.early.pop(rtask, None)
         if not self.calls:
@@ -511,9 +558,9 @@ class Scheduler(Status):
             server.cpu_jobs += 1
         return server
 
-    def _wake(self, server=None):
-        """Resume the first waiting job that ``server`` (its CPU slot just
-        freed) can take -- one, not all; ``server`` None (a new server):
+    def _wake(self, server=None, n=1):
+        """Resume the first ``n`` waiting jobs that ``server`` (its CPU slot
+        just freed) can take -- not all; ``server`` None (a new server):
         every waiting job looks again."""
         for entry in self.waiting:
             t, where, woken = entry
@@ -524,7 +571,9 @@ class Scheduler(Status):
                 entry[2] = True
                 t.resume(None)
                 if server is not None:
-                    return
+                    n -= 1
+                    if n <= 0:
+                        return
 
     def _monitor(self, task=None):
         while True:
@@ -542,11 +591,20 @@ class Scheduler(Status):
         server.jobs.discard(status.info)
         if cpu:
             server.cpu_jobs -= 1
+            # how long it ran: from when it was sent, or from when the job
+            # before it on that server ended
+            now = time.monotonic()
+            ran = now - max(self.cpu_sent.pop(status.info, now), server.cpu_free_at)
+            server.cpu_free_at = now
+            most = self._cpu_most()
+            self.cpu_time = ran if self.cpu_time is None else 0.8 * self.cpu_time + 0.2 * ran
+            # (jobs got shorter: every server takes more of them)
+            more = 1 + max(0, self._cpu_most() - most) * len(self.servers)
         st = self.client.status_task
         if st is not None:
             st.send(status)
         if cpu and server.status == Status.ServerInitialized:   # (not a server that is gone)
-            self._wake(server)
+            self._wake(server, more)
         self._check_idle()
 
     def _check_idle(self):

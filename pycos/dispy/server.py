@@ -18,6 +18,9 @@ client pickled as ``__main__.Something`` unpickle here -- and the
 as calls of the RPS ``dispycos_job``: each starts the client's generator
 function as a task here, and the RPS machinery sends the task's end to the
 caller (the client's ``yield rtask()``) and to its monitor (the scheduler).
+CPU jobs run one at a time, in the order they came: the scheduler sends a
+server its next short CPU job before the current one ends, so the server
+does not idle for a round trip between them.
 ``quit`` -- or the end of standard input -- throws ``KeyboardInterrupt``
 into the running jobs (so they can save state), waits up to a grace period
 for them, then ends the process, telling its peers it goes.
@@ -30,6 +33,7 @@ the node to start it again if ``restart``, and ends.  A job's
 node and release it.
 """
 
+import collections
 import json
 import os
 import pickle
@@ -58,6 +62,8 @@ class _Server(object):
         for name, mod in (("pycos", netpycos), ("os", os), ("sys", sys), ("time", time)):
             self.ns.setdefault(name, mod)
         self.jobs = set()
+        self.cpu_job = None              # the CPU job that runs
+        self.cpu_queue = collections.deque()   # CPU jobs waiting for it to end
         self.rps = None
         self.task = None
         self.quitting = False
@@ -84,8 +90,10 @@ class _Server(object):
 
     # ---- the jobs ----------------------------------------------------------------
 
-    def job(self, name, code, args, kwargs, task=None):
-        """The RPS method: run the client's generator ``name`` in this task."""
+    def job(self, name, code, args, kwargs, cpu=False, task=None):
+        """The RPS method: run the client's generator ``name`` in this task;
+        a CPU job (``cpu``) first waits for the CPU slot (one CPU job runs
+        at a time: the scheduler may send the next one early)."""
         fn = self.ns.get(name)
         if fn is None and code:
             packaging.load(code, self.ns)          # a job sent with its source
@@ -94,6 +102,8 @@ class _Server(object):
             raise NameError("dispycos job %r: no such function in the client's code" % (name,))
         self.jobs.add(task)
         try:
+            if cpu:
+                yield from self._cpu_take(task)
             kwargs = dict(kwargs or {})
             kwargs["task"] = task
             gen = fn(*args, **kwargs)
@@ -102,6 +112,25 @@ class _Server(object):
             return (yield gen)
         finally:
             self.jobs.discard(task)
+            if cpu:
+                self._cpu_give(task)
+
+    def _cpu_take(self, task):
+        """(yield from) The CPU slot for job ``task``, in the order jobs came."""
+        if self.cpu_job is None:
+            self.cpu_job = task
+            return
+        self.cpu_queue.append(task)
+        while self.cpu_job is not task:
+            yield task.suspend()
+
+    def _cpu_give(self, task):
+        if self.cpu_job is task:
+            self.cpu_job = self.cpu_queue.popleft() if self.cpu_queue else None
+            if self.cpu_job is not None:
+                self.cpu_job.resume()
+        elif task in self.cpu_queue:               # ended (interrupted) while it waited
+            self.cpu_queue.remove(task)
 
     # ---- the control task ---------------------------------------------------------
 
@@ -152,6 +181,8 @@ class _Server(object):
             elif kind == "quit":
                 yield self._quit(msg[1] if len(msg) > 1 else False)
                 return
+            elif kind == "jobs":           # (the node's live line asks)
+                msg[1].send(("server_jobs", task, len(self.jobs)))
 
     def _setup(self, code, setup, setup_args):
         try:

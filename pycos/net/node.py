@@ -29,7 +29,8 @@ item says what they are: ``("s", task id, stamp, msg)`` a message for a
 task; ``("q", req, op, args)`` a request; ``("r", req, value)`` its reply;
 ``("x", req)`` the requester gave up; one-way ``throw``/``terminate``/
 ``resume``/``ch_send``; ``("done", req, value)`` the end of a task started
-by an RPS call.
+by an RPS call; ``("dm", req, status)`` the same when the caller's own
+monitor is that task's monitor too (its MonitorStatus goes to both).
 """
 
 import atexit
@@ -120,7 +121,10 @@ class _Sink(object):
         self.node, self.peer, self.req, self.kind = node, peer, req, kind
 
     def send(self, status):
-        value = status.value if status.type is StopIteration else status
+        if self.kind == "dm":            # the caller also monitors: the status whole
+            value = status
+        else:
+            value = status.value if status.type is StopIteration else status
         self.node._answer(self.peer, self.req, value, self.kind)
         return 0
 
@@ -407,6 +411,20 @@ class Node(object):
             rtask = self._boxes.pop(msg[1], None)
             if rtask is not None:
                 self._box_set(rtask._box, msg[2])
+        elif kind == "dm":
+            # the end of a task an RPS call started, for its box and for the
+            # caller's monitor (one message instead of "done" and "s")
+            rtask = self._boxes.pop(msg[1], None)
+            status = msg[2]
+            if rtask is not None and type(status) is MonitorStatus:
+                self._box_set(rtask._box, status.value if status.type is StopIteration
+                              else status)
+                monitor = rtask._box.monitor
+                self._monitor_done(status)
+                if monitor._sched is self._user:
+                    self._sendq.append((monitor, status))
+                else:
+                    monitor.send(status)
         elif kind == "x":
             self._drop_watch(peer, msg[1])
         elif kind in _ONE_WAY:
@@ -1101,8 +1119,11 @@ def _op_rps_call(node, peer, req, name, stamp, args, kwargs, monitor):
     except Exception as e:
         logger.warning("RPS %s: %s: %s", name, type(e).__name__, e)
         return None
+    if monitor is True:                  # (the caller monitors it: one message)
+        task._add_monitor(_Sink(node, peer, req, "dm"))
+        return task
     task._add_monitor(_Sink(node, peer, req, "done"))
-    if monitor is not None:
+    if isinstance(monitor, Task):
         task._add_monitor(monitor)
     return task
 

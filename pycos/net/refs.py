@@ -78,13 +78,14 @@ def _need_node(what):
 class _Box(object):
     """Where the result of a remote task started by an RPS call arrives."""
 
-    __slots__ = ("done", "value", "waiters", "event")
+    __slots__ = ("done", "value", "waiters", "event", "monitor")
 
-    def __init__(self):
+    def __init__(self, monitor=None):
         self.done = False
         self.value = None
         self.waiters = []        # (sched, task, wid)
         self.event = None
+        self.monitor = monitor   # a local monitor the task's end also goes to
 
 
 class RemoteTask(Task):

@@ -153,10 +153,13 @@ class RPS(object):
             raise RuntimeError("RPS call: the netpycos scheduler is not running")
 
         monitor = self._monitor
+        # a monitor of this process: the owner sends the task's end once,
+        # and it goes both to the result's box and to the monitor
+        local = monitor if isinstance(monitor, Task) and monitor._location is None else None
 
         def made(req, rtask):
             if isinstance(rtask, refs.RemoteTask):
-                rtask._box = refs._Box()
+                rtask._box = refs._Box(local)
                 node._boxes[req] = rtask
                 if isinstance(monitor, Task):
                     # if the owner goes offline first, the monitor gets a
@@ -165,7 +168,8 @@ class RPS(object):
                         node._rmonitors.setdefault(rtask._location, {})[(rtask, monitor)] = None
             return rtask
         return node._request(self._location, "rps_call",
-                             (self._name, self._stamp, args, kwargs, self._monitor),
+                             (self._name, self._stamp, args, kwargs,
+                              True if local is not None else monitor),
                              config.MsgTimeout, alarm=None, fail=None, on_reply=made)
 
 
