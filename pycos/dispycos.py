@@ -22,10 +22,11 @@ public face, with the names 4.x programs import.  See docs/dispycos.md.
 
 from pycos.config import MaxPulseInterval, MinPulseInterval
 from pycos.dispy.client import Client, Computation
-from pycos.dispy.scheduler import Scheduler
+from pycos.dispy.progress import Progress
+from pycos.dispy.scheduler import JobTimeout, Scheduler
 from pycos.dispy.status import (DispycosNodeAllocate, DispycosNodeAvailInfo, DispycosNodeInfo,
                                 DispycosStatus, DispycosTaskInfo)
 
 __all__ = ["Client", "Computation", "Scheduler", "DispycosStatus", "DispycosTaskInfo",
            "DispycosNodeInfo", "DispycosNodeAvailInfo", "DispycosNodeAllocate",
-           "MinPulseInterval", "MaxPulseInterval"]
+           "MinPulseInterval", "MaxPulseInterval", "Progress", "JobTimeout"]

@@ -35,7 +35,8 @@ class Client(object):
     def __init__(self, components, nodes=[], status_task=None, node_setup=None,
                  server_setup=None, disable_nodes=False, disable_servers=False,
                  pulse_interval=5 * config.MinPulseInterval, node_allocations=[], ping_interval=None,
-                 restart_servers=False, zombie_period=None, abandon_zombie_nodes=False):
+                 restart_servers=False, zombie_period=None, abandon_zombie_nodes=False,
+                 job_retries=0, job_timeout=None):
         if not isinstance(components, (list, tuple)):
             raise TypeError("components must be a list, not %r" % (type(components).__name__,))
         if not isinstance(nodes, (list, tuple)):
@@ -61,6 +62,7 @@ class Client(object):
                              % (pulse_interval,))
         if zombie_period is not None and zombie_period < 0:
             raise ValueError("zombie_period must be 0 or more, not %r" % (zombie_period,))
+        _check_job_options(job_retries, job_timeout)
         comps = list(components)
         for fn in (node_setup, server_setup):
             if fn is not None and fn not in comps:
@@ -82,6 +84,12 @@ class Client(object):
         # taken for dead, its jobs ended (0: only netpycos's own liveness)
         self.zombie_period = 5 * pulse_interval if zombie_period is None else zombie_period
         self.abandon_zombie_nodes = bool(abandon_zombie_nodes)
+        # beyond the original, for the jobs submitted from now on (see docs):
+        # a job lost with its server runs again, up to job_retries times
+        # (idempotent jobs only); a job running longer than job_timeout
+        # seconds gets JobTimeout
+        self.job_retries = job_retries
+        self.job_timeout = job_timeout
         self._scheduler = None
 
     # ---- the scheduler ---------------------------------------------------------------------
@@ -120,19 +128,24 @@ class Client(object):
         """[y] Run ``gen(*args, **kwargs)`` as a CPU job at ``where`` (a node's
         address or name, a node's or a server's Location): its remote task,
         or None.  Waits while every server there has a CPU job."""
-        return self._need().submit(where, True, gen, args, kwargs)
+        return self._submit(where, True, gen, args, kwargs)
 
     def rtask(self, gen, *args, **kwargs):
         """[y] Run a CPU job on the least-loaded node (see rtask_at)."""
-        return self._need().submit(None, True, gen, args, kwargs)
+        return self._submit(None, True, gen, args, kwargs)
 
     def io_rtask_at(self, where, gen, *args, **kwargs):
         """[y] Run an I/O job at ``where``: no one-per-server limit."""
-        return self._need().submit(where, False, gen, args, kwargs)
+        return self._submit(where, False, gen, args, kwargs)
 
     def io_rtask(self, gen, *args, **kwargs):
         """[y] Run an I/O job on any server."""
-        return self._need().submit(None, False, gen, args, kwargs)
+        return self._submit(None, False, gen, args, kwargs)
+
+    def _submit(self, where, cpu, gen, args, kwargs):
+        _check_job_options(self.job_retries, self.job_timeout)
+        return self._need().submit(where, cpu, gen, args, kwargs, self.job_retries,
+                                   self.job_timeout)
 
     run = rtask
     run_at = rtask_at
@@ -273,6 +286,15 @@ class Client(object):
 
 
 Computation = Client
+
+
+def _check_job_options(retries, timeout):
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise ValueError("job_retries must be an int, 0 or more, not %r" % (retries,))
+    if timeout is not None and (not isinstance(timeout, (int, float))
+                                or isinstance(timeout, bool) or not timeout > 0):
+        raise ValueError("job_timeout must be None or a number of seconds above 0, not %r"
+                         % (timeout,))
 
 
 def _node_is(where, loc, node):

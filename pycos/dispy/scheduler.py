@@ -35,6 +35,8 @@ that find no free server wait in order, and each freed server wakes one
 waiter (not all of them).
 """
 
+import heapq
+import itertools
 import os
 import pickle
 import socket
@@ -46,10 +48,12 @@ from pycos.core.log import logger
 from pycos.core.scheduler import Scheduler as _Loop
 from pycos.core.support import MonitorStatus
 from pycos.core.support import Location
+from pycos.net import refs
 from pycos.dispy.liveness import Watch
-from pycos.dispy.status import DispycosNodeAvailInfo, DispycosStatus, DispycosTaskInfo, Status
+from pycos.dispy.status import (DispycosNodeAvailInfo, DispycosStatus, DispycosTaskInfo,
+                                JobTimeout, Status)
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "JobTimeout"]
 
 #: the longest close() waits for nodes to release the client (their servers
 #: get pycos.dispy.node.STOP_GRACE to end)
@@ -67,6 +71,22 @@ PREFETCH_BELOW = 0.02
 #: PREFETCH_WORK seconds together, up to PREFETCH_MAX
 PREFETCH_WORK = 0.005
 PREFETCH_MAX = 8
+
+
+class _Job(object):
+    """A job with options (job_retries, job_timeout): what it takes to run
+    it again."""
+
+    __slots__ = ("where", "cpu", "name", "code", "args", "kwargs", "retries", "timeout",
+                 "origin", "held")
+
+    def __init__(self, where, cpu, name, code, args, kwargs, retries, timeout):
+        self.where, self.cpu, self.name, self.code = where, cpu, name, code
+        self.args, self.kwargs = args, kwargs
+        self.retries = retries
+        self.timeout = timeout
+        self.origin = None           # its first remote task: the one the client has
+        self.held = False            # its result is settled by the scheduler when lost
 
 
 class _Node(object):
@@ -120,6 +140,11 @@ class Scheduler(Status):
         self.early = {}              # job ends that came before their call's reply
         self.calls = 0               # job calls waiting for their reply
         self.cpu_sent = {}           # CPU job's remote task -> when it was placed
+        self.job_opts = {}           # remote task -> _Job (job_retries, job_timeout)
+        self.retrying = 0            # jobs lost with their server, being placed again
+        self.deadlines = []          # heap of (time limit, seq, remote task)
+        self._seq = itertools.count()
+        self.timer = None            # the task enforcing them (while there are some)
         self.cpu_time = None         # CPU jobs' recent run time (moving average)
         self.dead = set()            # nodes declared dead: released before they are used again
         self.abandoned = set()       # nodes taken for dead and not to be used again
@@ -480,9 +505,17 @@ class Scheduler(Status):
             return True
         return any(_matches(where, loc, s.node) for loc, s in self.servers.items())
 
-    def submit(self, where, cpu, gen, args, kwargs):
-        """[y] Start job ``gen(*args, **kwargs)`` (see Client.rtask)."""
+    def submit(self, where, cpu, gen, args, kwargs, retries=0, timeout=None):
+        """[y] Start job ``gen(*args, **kwargs)`` (see Client.rtask);
+        ``retries``: run it again when its server is lost, up to that many
+        times; ``timeout``: seconds it may run before it gets JobTimeout."""
         name, code = self.client._job_code(gen)
+        opts = None
+        if retries or timeout:
+            opts = _Job(where, cpu, name, code, args, kwargs, retries, timeout)
+        return (yield self._submit(opts, where, cpu, name, code, args, kwargs))
+
+    def _submit(self, opts, where, cpu, name, code, args, kwargs):
         while True:
             server = yield self.place(where, cpu)
             if server is None:
@@ -492,7 +525,10 @@ class Scheduler(Status):
             except BaseException:
                 self.placed(server, cpu, None, args, kwargs)
                 raise
-            rtask = self.placed(server, cpu, rtask, args, kwargs)
+            again = opts is not None and opts.origin is not None
+            if opts is not None and isinstance(rtask, netpycos.Task):
+                self._job_opts(rtask, opts)     # (before placed(): it may see the end)
+            rtask = self.placed(server, cpu, rtask, args, kwargs, announce=not again)
             if rtask is not _AGAIN:
                 return rtask
 
@@ -507,11 +543,13 @@ class Scheduler(Status):
             self.calls += 1
         return server
 
-    def placed(self, server, cpu, rtask, args, kwargs):
+    def placed(self, server, cpu, rtask, args, kwargs, announce=True):
         """What came of a job sent to ``server`` (from :meth:`place`):
         ``rtask`` is its remote task, or what the call returned instead.
         Returns the remote task; None when the server refused the job;
-        ``_AGAIN`` when the server went away meanwhile (place it again)."""
+        ``_AGAIN`` when the server went away meanwhile (place it again).
+        ``announce``: TaskStarted goes to the status task (not for a job
+        run again)."""
         self.calls -= 1
         if not isinstance(rtask, netpycos.Task):
             if cpu:
@@ -525,7 +563,8 @@ class Scheduler(Status):
         self.jobs[rtask] = (server, cpu)
         if cpu:
             self.cpu_sent[rtask] = time.monotonic()
-        self._status(Status.TaskStarted, DispycosTaskInfo(rtask, args, kwargs, time.time()))
+        if announce:
+            self._status(Status.TaskStarted, DispycosTaskInfo(rtask, args, kwargs, time.time()))
         early = self.early.pop(rtask, None)
         if not self.calls:
             self.early.clear()           # (late ends, of jobs already ended)
@@ -600,15 +639,80 @@ class Scheduler(Status):
             self.cpu_time = ran if self.cpu_time is None else 0.8 * self.cpu_time + 0.2 * ran
             # (jobs got shorter: every server takes more of them)
             more = 1 + max(0, self._cpu_most() - most) * len(self.servers)
-        st = self.client.status_task
-        if st is not None:
-            st.send(status)
+        self._report(status)
         if cpu and server.status == Status.ServerInitialized:   # (not a server that is gone)
             self._wake(server, more)
         self._check_idle()
 
+    def _report(self, status):
+        """A job ended: its MonitorStatus goes to the status task -- unless
+        it was lost with its server and may run again (job_retries); the
+        end of a job run again is reported as the end of the first one,
+        the remote task the client has."""
+        opts = self.job_opts.pop(status.info, None)
+        if opts is not None:
+            if (status.type is netpycos.PeerOffline and opts.retries > 0 and opts.held
+                    and not self.closing):
+                opts.retries -= 1
+                self.retrying += 1
+                netpycos.Task(self._retry, opts, status)
+                return
+            if opts.origin != status.info:
+                status = MonitorStatus(opts.origin, status.type, status.value)
+            if opts.held:
+                refs.settle(opts.origin,
+                            status.value if status.type is StopIteration else status)
+        st = self.client.status_task
+        if st is not None:
+            st.send(status)
+
+    def _retry(self, opts, lost, task=None):
+        """Run job ``opts`` again, elsewhere; ``lost``: how its last run ended."""
+        logger.info("dispycos: job %s lost with its server (%s); it runs again (%d more "
+                    "times at most)", opts.origin, lost.value, opts.retries)
+        rtask = None
+        try:
+            rtask = yield self._submit(opts, opts.where, opts.cpu, opts.name, opts.code,
+                                       opts.args, opts.kwargs)
+        finally:
+            self.retrying -= 1
+            if rtask is None:            # no server for it: it ends as it was lost
+                self._report(MonitorStatus(opts.origin, lost.type, lost.value))
+            self._check_idle()
+
+    def _job_opts(self, rtask, opts):
+        if opts.origin is None:
+            opts.origin = rtask
+            if opts.retries:
+                # (its owner going offline does not end it: _report() does)
+                opts.held = refs.hold(rtask)
+        self.job_opts[rtask] = opts
+        if opts.timeout:
+            heapq.heappush(self.deadlines, (self.task._sched.now() + opts.timeout,
+                                            next(self._seq), rtask))
+            if self.timer is None:
+                self.timer = netpycos.Task(self._time_limits)
+            elif self.deadlines[0][2] is rtask:
+                self.timer.send("sooner")
+
+    def _time_limits(self, task=None):
+        """Throws JobTimeout into each job still running at its time limit."""
+        now = task._sched.now
+        while self.deadlines and not self.closing:
+            end, _, rtask = self.deadlines[0]
+            left = end - now()
+            if left > 0:
+                yield task.receive(timeout=left)
+                continue
+            heapq.heappop(self.deadlines)
+            opts = self.job_opts.get(rtask)
+            if rtask in self.jobs and opts is not None:
+                rtask.throw(JobTimeout, JobTimeout("job %s ran longer than its time limit "
+                                                   "(%ss)" % (rtask, opts.timeout)))
+        self.timer = None
+
     def _check_idle(self):
-        if not self.jobs:
+        if not self.jobs and not self.retrying:
             self.idle.set()
 
     # ---- close --------------------------------------------------------------------------
@@ -620,10 +724,10 @@ class Scheduler(Status):
         if terminate:
             for rtask in list(self.jobs):
                 rtask.throw(KeyboardInterrupt)
-        elif self.jobs:
+        elif self.jobs or self.retrying:
             # CPU jobs always finish; I/O jobs only with await_io
             def busy():
-                return any(cpu or await_io for _, cpu in self.jobs.values())
+                return self.retrying or any(cpu or await_io for _, cpu in self.jobs.values())
             end = None if timeout is None else time.monotonic() + timeout
             while busy():
                 left = None if end is None else end - time.monotonic()
@@ -632,6 +736,8 @@ class Scheduler(Status):
                 self.idle.clear()
                 yield self.idle.wait(timeout=0.5 if left is None else min(left, 0.5))
         self.closing = True
+        if self.timer is not None:
+            self.timer.send("closing")
         for t, _, _ in list(self.waiting):
             t.resume("closing")
         self.waiting.clear()

@@ -46,6 +46,7 @@ from pycos import config
 from pycos.core.log import logger
 from pycos.core.support import Location
 from pycos.dispy import packaging
+from pycos.dispy.status import JobTimeout
 
 __all__ = ["main"]
 
@@ -71,6 +72,7 @@ class _Server(object):
         self.scheduler = None            # the client's scheduler task (from setup)
         self.node = None                 # the node's task
         self.eof = threading.Event()     # stdin (the node's pipe) closed
+        self.ns["JobTimeout"] = JobTimeout
         self.ns["dispycos_close_server"] = self.close_server
         self.ns["dispycos_close_node"] = self.close_node
 

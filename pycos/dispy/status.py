@@ -7,7 +7,8 @@ inherits them, so programs write ``Scheduler.NodeDiscovered``) and whose
 server's Location for server events, a :class:`DispycosTaskInfo` for a job
 that started.  Nodes also report :class:`DispycosNodeAvailInfo` (free CPU,
 memory, disk, swap) now and then.  :class:`DispycosNodeAllocate` says which
-nodes a client uses and how many of their CPUs.
+nodes a client uses and how many of their CPUs.  :class:`JobTimeout` is
+what a job past its time limit gets.
 
 The numbers and constructor signatures are those of pycos 4.x, so status
 code written for it runs unchanged.  The records are pickled across the
@@ -25,7 +26,13 @@ from pycos.core.log import logger
 from pycos.core.support import Location
 
 __all__ = ["Status", "status_name", "DispycosStatus", "DispycosTaskInfo", "DispycosNodeInfo",
-           "DispycosNodeAvailInfo", "DispycosNodeAllocate", "node_cpus"]
+           "DispycosNodeAvailInfo", "DispycosNodeAllocate", "node_cpus", "JobTimeout"]
+
+
+class JobTimeout(Exception):
+    """Thrown into a job that runs longer than its time limit
+    (``Client(job_timeout=...)``); uncaught, it is the type of the job's
+    MonitorStatus.  Job code sees it as ``JobTimeout``, unimported."""
 
 
 class Status(object):

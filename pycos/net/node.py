@@ -365,7 +365,8 @@ class Node(object):
         for req, rtask in list(self._boxes.items()):
             if rtask._location == loc:
                 self._boxes.pop(req, None)
-                self._box_set(rtask._box, refs._offline_status(rtask))
+                if not rtask._box.held:          # (else its caller settles it)
+                    self._box_set(rtask._box, refs._offline_status(rtask))
         mons = self._rmonitors.pop(loc, None)
         if mons:
             for rtask, monitor in mons:

@@ -78,7 +78,7 @@ def _need_node(what):
 class _Box(object):
     """Where the result of a remote task started by an RPS call arrives."""
 
-    __slots__ = ("done", "value", "waiters", "event", "monitor")
+    __slots__ = ("done", "value", "waiters", "event", "monitor", "held")
 
     def __init__(self, monitor=None):
         self.done = False
@@ -86,6 +86,28 @@ class _Box(object):
         self.waiters = []        # (sched, task, wid)
         self.event = None
         self.monitor = monitor   # a local monitor the task's end also goes to
+        self.held = False        # its owner going offline does not end it (see hold())
+
+
+def hold(rtask):
+    """Keep the result of ``rtask`` (a remote task started by an RPS call)
+    open when its owner goes offline: the caller settles it later with
+    :func:`settle` (dispycos runs the job again elsewhere).  Its end, when
+    the owner sends it, still settles it.  True when held; False when it
+    has no box or is already settled."""
+    box = getattr(rtask, "_box", None)
+    if box is None or box.done:
+        return False
+    box.held = True
+    return not box.done
+
+
+def settle(rtask, value):
+    """Give a held result its value (see :func:`hold`); nothing when it
+    is settled already."""
+    box = getattr(rtask, "_box", None)
+    if box is not None and _node is not None:
+        _node._box_set(box, value)
 
 
 class RemoteTask(Task):
