@@ -323,4 +323,4 @@ def test_node_cpus_survives_a_bad_allocate(caplog):
 def test_module_exports():
     assert set(st.__all__) == {"Status", "status_name", "DispycosStatus", "DispycosTaskInfo",
                                "DispycosNodeInfo", "DispycosNodeAvailInfo",
-                               "DispycosNodeAllocate", "node_cpus"}
+                               "DispycosNodeAllocate", "node_cpus", "JobTimeout"}
