@@ -335,6 +335,7 @@ class Scheduler(Status):
             if r < 0:
                 logger.warning("dispycos: sending %s to node %s failed", f.path, loc)
                 node.status = Status.NodeIgnore
+                node.task.send(("release", self.cid, None))     # (the files sent so far go)
                 return
         c = self.client
         settings = {"pulse_interval": c.pulse_interval, "zombie_period": c.zombie_period,
