@@ -523,8 +523,9 @@ class Scheduler(Status):
                 return None
             try:
                 rtask = yield server.rps(name, code, args, kwargs, cpu)
-            except BaseException:
-                self.placed(server, cpu, None, args, kwargs)
+            except BaseException:        # (the call failed here: arguments that do not pickle)
+                self.calls -= 1
+                self._unplace(server, cpu)
                 raise
             again = opts is not None and opts.origin is not None
             if opts is not None and isinstance(rtask, netpycos.Task):
@@ -547,19 +548,16 @@ class Scheduler(Status):
     def placed(self, server, cpu, rtask, args, kwargs, announce=True):
         """What came of a job sent to ``server`` (from :meth:`place`):
         ``rtask`` is its remote task, or what the call returned instead.
-        Returns the remote task; None when the server refused the job;
-        ``_AGAIN`` when the server went away meanwhile (place it again).
+        Returns the remote task, or ``_AGAIN`` when the server did not take
+        the job -- it is going away (its job service closed): place it
+        again, elsewhere.
         ``announce``: TaskStarted goes to the status task (not for a job
         run again)."""
         self.calls -= 1
         if not isinstance(rtask, netpycos.Task):
-            if cpu:
-                server.cpu_jobs -= 1
-                self._wake(server)
-            self._check_idle()
-            if server.status == Status.ServerInitialized and not server.closing:
-                return None              # (the server is there: it refused the job)
-            return _AGAIN                # (it went away as the job was sent)
+            server.closing = True        # (no other job goes there)
+            self._unplace(server, cpu)
+            return _AGAIN
         server.jobs.add(rtask)
         self.jobs[rtask] = (server, cpu)
         if cpu:
@@ -572,6 +570,13 @@ class Scheduler(Status):
         if early is not None:
             self._job_done(early)
         return rtask
+
+    def _unplace(self, server, cpu):
+        """A job placed on ``server`` did not go there."""
+        if cpu:
+            server.cpu_jobs -= 1
+            self._wake(server)
+        self._check_idle()
 
     def _server_for(self, task, where, cpu):
         """[y] A server for a job (waiting in order for one; a CPU job takes

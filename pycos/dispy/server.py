@@ -215,6 +215,10 @@ class _Server(object):
 
     def _quit(self, terminate):
         self.quitting = True
+        if self.scheduler is not None and not self.closing:
+            # (before the job service closes: no job is sent here now)
+            self.closing = True
+            self.scheduler.send(("server_closing", self.task))
         if self.rps is not None:
             self.rps.close()
         jobs = list(self.jobs)

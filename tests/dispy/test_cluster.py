@@ -322,3 +322,27 @@ def test_silent_node_taken_for_dead_then_rejoins(cluster, monkeypatch):
     got = st.value(timeout=30)
     ends = [m.info for m in got if isinstance(m, pycos.MonitorStatus)]
     assert len(ends) == 2 and len(set(ends)) == 2, got
+
+
+def test_arguments_that_do_not_pickle(cluster):
+    """A job whose arguments do not pickle fails in rtask() with the pickling
+    error; the server it was meant for takes the next job."""
+    sched, start_node = cluster
+    start_node(1)
+    client = Client([compute])
+
+    def main(task=None):
+        assert (yield client.schedule()) == 0
+        try:
+            yield client.rtask(compute, lambda: 1, 0)
+        except Exception as e:
+            err = e
+        else:
+            err = None
+        rt = yield client.rtask(compute, 3, 0)
+        value = yield rt(timeout=30)
+        yield client.close()
+        return err, value
+    err, value = pycos.Task(main).value(timeout=60)
+    assert err is not None and "pickle" in ("%s %s" % (type(err).__name__, err)).lower(), err
+    assert value[:2] == (3, 9)
