@@ -137,7 +137,8 @@ $(PYCOS4_EXAMPLES)/.stamp: | $(VENV)/cpython/bin/python
 # examples) run once, with CPython on epoll: what they test lives in node,
 # server and client processes of their own, not in the reactor backend or
 # interpreter of the pytest process, and four runs would cost 30 minutes.
-CLUSTER_TESTS := tests/dispy/test_dispy_faults.py tests/dispy/test_dispy_examples4x.py
+CLUSTER_TESTS := tests/dispy/test_dispy_faults.py tests/dispy/test_dispy_examples4x.py \
+                 tests/dispy/test_dispy_e5.py tests/dispy/test_dispy_mixed.py
 
 pytest: setup $(PYCOS4_EXAMPLES)/.stamp  ## pytest on every venv x backend (cpython, pypy x epoll, poll), then the cluster tests once
 	rc=0; scripts/run-pytest --venvs "$(call commas,$(VENVS))" \

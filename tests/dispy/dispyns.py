@@ -17,7 +17,10 @@ in-process scheduler and takes commands on its standard input:
     submit N jobs at once (``fault_job``, each sleeping a seeded uniform
     LO..HI seconds); job numbers go on from the last ``run``;
 ``close [TIMEOUT]``
-    ``yield client.close()``, then wait for ClientClosed and exit.
+    ``yield client.close()``, then wait for ClientClosed and exit;
+``stats``
+    after a garbage collection, print the process's resident memory, open
+    descriptors and threads (a ``stats`` event).
 
 It prints one line per event, ``EV {json}``, each with ``t`` (time.monotonic:
 one clock for every namespace, so the test's own times compare with it) and
@@ -40,6 +43,9 @@ one clock for every namespace, so the test's own times compare with it) and
                the jobs it still counts as running, the waiting ones
 ``closed``     close() returned ``rc`` after ``took`` seconds
 ``finished``   ClientClosed arrived; the program ends
+``stats``      ``rss`` (bytes, from /proc/self/statm), ``fds`` (entries of
+               /proc/self/fd), ``threads``, ``jobs`` (the remote tasks the
+               scheduler still counts)
 ``error``      a task of the client program raised (``exc``)
 
 Everything else it prints (pycos's log) is kept for the failure messages.
@@ -218,6 +224,13 @@ for line in sys.stdin:
     elif words[0] == "close":
         pycos.Task(close, float(words[1]) if len(words) > 1 else None)
         break
+    elif words[0] == "stats":
+        import gc
+        gc.collect()
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        emit("stats", rss=rss, fds=len(os.listdir("/proc/self/fd")),
+             threads=threading.active_count(), jobs=len(client._scheduler.jobs))
 finished.wait(60)
 sched.terminate()
 """
@@ -236,6 +249,7 @@ class Program(object):
         self.name = name
         self.host = host
         self.lines = []
+        self.times = []              # when each line arrived (time.monotonic)
         self.events = []
         self._cond = threading.Condition()
         self._eof = False
@@ -256,6 +270,7 @@ class Program(object):
                     pass
             with self._cond:
                 self.lines.append(line)
+                self.times.append(time.monotonic())
                 if ev is not None:
                     self.events.append(ev)
                 self._cond.notify_all()
@@ -266,6 +281,22 @@ class Program(object):
     def send(self, line):
         self.proc.stdin.write((line + "\n").encode())
         self.proc.stdin.flush()
+
+    def ask(self, line, pattern, timeout):
+        """Send ``line`` (a command, e.g. ``status`` to a node) and wait for
+        the first output line after it that matches ``pattern``: (the match,
+        when the line arrived)."""
+        rx = re.compile(pattern)
+        with self._cond:
+            start = len(self.lines)
+        self.send(line)
+
+        def find():
+            for k in range(start, len(self.lines)):
+                m = rx.search(self.lines[k])
+                if m:
+                    return m, self.times[k]
+        return self._wait(find, timeout, "an answer to %r matching %r" % (line, pattern))
 
     def output(self, last=400):
         with self._cond:
@@ -403,6 +434,7 @@ class DispyNet(object):
         p = Program(h, argv, "node%d(%s)" % (i, h.addr))
         p.addr = h.addr
         p.index = i
+        p.dest = dest
         self.programs.append(p)
         self.nodes[h.addr] = p
         return p
