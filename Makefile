@@ -21,9 +21,10 @@ VENV     := .venv
 VENVS    ?= cpython pypy
 BACKENDS ?= epoll poll
 # Demo programs `make demo` runs in turn; add yours here.
-DEMOS    := examples/reactor_demo.py examples/sleepers.py examples/client_server.py \
+DEMOS    := examples/dispycos_demo.py \
+            examples/reactor_demo.py examples/sleepers.py examples/client_server.py \
             examples/channel_subscribers.py examples/hot_swap.py examples/embedded_loop.py \
-            examples/udp_many.py examples/net_demo.py examples/dispycos_demo.py
+            examples/udp_many.py examples/net_demo.py
 # Extra arguments: make pytest PYTEST_ARGS='-x tests/reactor'
 PYTEST_ARGS ?=
 CTEST_ARGS  ?=
@@ -138,6 +139,7 @@ $(PYCOS4_EXAMPLES)/.stamp: | $(VENV)/cpython/bin/python
 # server and client processes of their own, not in the reactor backend or
 # interpreter of the pytest process, and four runs would cost 30 minutes.
 CLUSTER_TESTS := tests/dispy/test_dispy_faults.py tests/dispy/test_dispy_examples4x.py \
+                 tests/dispy/test_dispy_examples.py \
                  tests/dispy/test_dispy_e5.py tests/dispy/test_dispy_mixed.py
 
 pytest: setup $(PYCOS4_EXAMPLES)/.stamp  ## pytest on every venv x backend (cpython, pypy x epoll, poll), then the cluster tests once

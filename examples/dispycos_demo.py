@@ -1,27 +1,28 @@
-"""A dispycos cluster on this machine, in one command.
+"""A dispycos cluster on this machine, in one command (``make demo`` runs it).
 
 Starts a node daemon (``dispycosnode``, two server processes) on loopback,
 runs a small computation on it from this program -- each job estimates pi
-from random points and reports which server process ran it -- shows the
-status messages as they come, prints the results, and shuts everything
+from random points and says which server process ran it -- with a live
+progress line (jobs done / running / failed, jobs per second, time left)
+and, above it, the cluster's status messages, the node's output and
+pycos's log messages; then it prints the results and shuts everything
 down.  Run it with::
 
-    python examples/dispycos_demo.py [jobs]
+    python examples/dispycos_demo.py [JOBS [POINTS]]
 
-In a real cluster the node daemons run on other machines
-(``dispycosnode -s SECRET -i ADDRESS``) and are found by discovery; here the
-node is told where this program listens (``--peer``), and both use a
-random secret.
+The progress line goes to standard error; it is forced on here, so it shows
+even when the output is not a terminal (then as plain lines, one per
+redraw).  The node daemon is started by ``_localnode.py`` (next to this
+file); in a real cluster the nodes run on other machines and are found by
+discovery.
 """
-import secrets
-import subprocess
+import logging
 import sys
-import tempfile
 
 import pycos
-import pycos.netpycos as netpycos
-from pycos.dispycos import Client, DispycosStatus, Scheduler
-from pycos.dispy.status import status_name
+from pycos.dispycos import Client, DispycosStatus, Progress, Scheduler
+
+from _localnode import run
 
 
 def estimate_pi(seed, points, task=None):
@@ -38,51 +39,66 @@ def estimate_pi(seed, points, task=None):
     return 4.0 * inside / points, os.getpid()
 
 
-def show_status(task=None):
+def show_status(progress, task=None):
+    """The cluster's news, printed above the progress line."""
     while True:
         msg = yield task.receive()
-        if isinstance(msg, DispycosStatus):
-            print("  status: %-17s %s" % (status_name(msg.status), msg.info))
-            if msg.status == Scheduler.ClientClosed:
+        if isinstance(msg, pycos.MonitorStatus):
+            if msg.type is not StopIteration:
+                progress.say("  job %s failed: %s" % (msg.info, msg.type.__name__))
+        elif isinstance(msg, DispycosStatus):
+            if msg.status == Scheduler.NodeInitialized:
+                progress.say("  node %s (%s): %d servers" % (msg.info.name, msg.info.addr,
+                                                             msg.info.cpus))
+            elif msg.status == Scheduler.ServerInitialized:
+                progress.say("  server %s ready" % (msg.info,))
+            elif msg.status == Scheduler.NodeClosed:
+                progress.say("  node %s closed" % (msg.info.name,))
+            elif msg.status == Scheduler.ClientClosed:
                 break
 
 
-def main(njobs, task=None):
-    status = pycos.Task(show_status)
-    client = Client([estimate_pi], status_task=status)
+def main(njobs, points, progress, task=None):
+    status = pycos.Task(show_status, progress)
+    watcher = progress.task(forward=status)
+    client = Client([estimate_pi], status_task=watcher)
     if (yield client.schedule()):
         raise Exception("could not start the scheduler")
     jobs = []
     for i in range(njobs):
-        rtask = yield client.rtask(estimate_pi, i, 200000)
+        rtask = yield client.rtask(estimate_pi, i, points)   # waits for a free server
         jobs.append(rtask)
-    total = 0.0
-    for i, rtask in enumerate(jobs):
-        value = yield rtask()
-        if isinstance(value, pycos.MonitorStatus):
-            print("  job %d failed: %s" % (i, value))
-            continue
-        pi, pid = value
-        total += pi
-        print("  job %d: pi ~ %.5f (server process %d)" % (i, pi, pid))
-    print("mean of %d jobs: %.5f" % (njobs, total / njobs))
+    results = []
+    for rtask in jobs:
+        results.append((yield rtask()) if rtask is not None else None)
     yield client.close()
+    yield watcher.finish()                 # (the progress line's summary is out)
     yield status.finish()
+    print("results:")
+    estimates, pids = [], set()
+    for i, value in enumerate(results):
+        if isinstance(value, tuple):
+            pi, pid = value
+            estimates.append(pi)
+            pids.add(pid)
+            print("  job %2d: pi ~ %.5f (server process %d)" % (i, pi, pid))
+        else:
+            print("  job %2d: no result: %s" % (i, value))
+    if estimates:
+        mean = sum(estimates) / len(estimates)
+        print("mean of %d estimates: %.5f, from %d server processes"
+              % (len(estimates), mean, len(pids)))
+    return len(estimates) == njobs
 
 
 if __name__ == "__main__":
-    njobs = int(sys.argv[1]) if len(sys.argv) > 1 else 6
-    secret = secrets.token_hex(16)
-    sched = netpycos.Pycos(name="demo-client", host="127.0.0.1", udp_port=0, secret=secret)
-    with tempfile.TemporaryDirectory() as dest:
-        node = subprocess.Popen(
-            [sys.executable, "-m", "pycos.dispycosnode", "-c", "2", "-i", "127.0.0.1",
-             "-s", secret, "--node_ports", "0", "--dest_path", dest,
-             "--peer", "127.0.0.1:%d" % sched.location.port],
-            stdin=subprocess.PIPE)
-        try:
-            pycos.Task(main, njobs).value(timeout=120)
-        finally:
-            node.stdin.close()                     # 'quit' for the node daemon
-            node.wait(30)
-    sched.finish()
+    njobs = int(sys.argv[1]) if len(sys.argv) > 1 else 16
+    points = int(sys.argv[2]) if len(sys.argv) > 2 else 2000000
+    print("dispycos demo: %d jobs, each estimating pi from %d random points" % (njobs, points))
+    sys.stdout.flush()
+    # the live line on standard error; what the node prints, and pycos's
+    # log messages, go above it
+    progress = Progress(total=njobs, force=True)
+    logging.getLogger("pycos").addHandler(progress.log_handler())
+    ok = run(main, njobs, points, progress, output=lambda line: progress.say("  " + line))
+    sys.exit(0 if ok else 1)

@@ -16,6 +16,13 @@ Commands on standard input (when not ``--daemon``): ``status``, ``close``
 (release the current client), ``quit`` (release it and exit), ``terminate``
 (the same, at once); end of input is ``quit``.  SIGINT, SIGTERM and SIGHUP
 also quit: no server process outlives the daemon.
+
+On a terminal (standard output a tty, not ``--daemon``) the node keeps a
+live line below its output -- its client and what each server does (busy
+with jobs, idle, starting, down), asked of the servers twice a second (see
+:func:`pycos.dispy.progress.node_line`) -- and prints its log messages and
+command answers above it; to a pipe or a file it writes nothing of the
+kind.
 """
 
 import logging
@@ -24,6 +31,7 @@ import random
 import signal
 import sys
 import threading
+import time
 
 import pycos.netpycos as netpycos
 from pycos import config
@@ -31,11 +39,15 @@ from pycos.core.log import logger
 from pycos.core.support import Location
 from pycos.dispy import nodeconf
 from pycos.dispy.node import NodeDaemon
+from pycos.dispy.progress import LiveLine, LiveLogHandler, node_line
 
 __all__ = ["main"]
 
 #: the longest wait between two tries to reach a --peer scheduler
 PEER_RETRY_MAX = 30.0
+
+#: seconds between two redraws of the live line (and two questions to the servers)
+LIVE_INTERVAL = 0.5
 
 
 def _find_schedulers(sched, conf, task=None):
@@ -87,16 +99,62 @@ def _lines(fd):
             yield line.decode("utf-8", "replace")
 
 
-def _console(daemon, sched):
+def _live(daemon, sched, live, task=None):
+    """Keep the node's live line: ask each server of the client how many
+    jobs it runs, and redraw the line, every LIVE_INTERVAL seconds."""
+    jobs = {}                        # a server's task -> its jobs, as it last said
+    client, was_up = None, set()     # the client, and the indexes of its servers seen up
+    while True:
+        if daemon.client is not None:
+            for server in daemon.client.servers.values():
+                server.send(("jobs", task))
+        end = time.monotonic() + LIVE_INTERVAL
+        left = LIVE_INTERVAL
+        while left > 0:
+            msg = yield task.receive(timeout=left)
+            if isinstance(msg, tuple) and len(msg) == 3 and msg[0] == "server_jobs":
+                jobs[msg[1]] = msg[2]
+            left = end - time.monotonic()
+        c = daemon.client
+        if c is not client:
+            client, was_up = c, set()
+        if c is None:
+            jobs.clear()
+            text = node_line(sched.name, [])
+        else:
+            servers = []
+            for index in range(c.cpus):
+                server = c.servers.get(index)
+                if server is None:
+                    servers.append((index, "down" if index in was_up else "starting", None))
+                    continue
+                was_up.add(index)
+                n = jobs.get(server)
+                servers.append((index, "up" if n is None else "busy" if n else "idle", n))
+            for server in set(jobs) - set(c.servers.values()):
+                del jobs[server]
+            text = node_line(sched.name, servers, c.scheduler.location)
+        live.show(text)        # (each time: it also mends a line that servers' output crossed)
+
+
+def _say(live, text):
+    """Print a line of output (above the live line, if there is one)."""
+    if live is not None:
+        live.say(text)
+    else:
+        print(text)
+        sys.stdout.flush()
+
+
+def _console(daemon, sched, live=None):
     """Commands from standard input (see the module docstring)."""
     for line in _lines(0):
         cmd = line.strip().lower()
         if cmd == "status":
             c = daemon.client
-            print("dispycosnode %s at %s: %s" % (
+            _say(live, "dispycosnode %s at %s: %s" % (
                 sched.name, sched.location,
                 "idle" if c is None else "client %s, %d servers" % (c.cid, len(c.servers))))
-            sys.stdout.flush()
         elif cmd == "close":
             c = daemon.client
             if c is not None:
@@ -141,13 +199,21 @@ def main(argv=None):
     for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             signal.signal(sig, stop)
-    if not conf.daemon:
-        threading.Thread(target=_console, args=(daemon, sched), name="dispycosnode-console",
-                         daemon=True).start()
     print("dispycosnode %s: %d servers, at %s" % (sched.name, conf.cpus, sched.location))
     sys.stdout.flush()
+    live = None if conf.daemon else LiveLine(sys.stdout, interval=0)
+    if live is not None and live.tty:
+        logger.addHandler(LiveLogHandler(live))     # (its messages above the line)
+        netpycos.Task(_live, daemon, sched, live)
+    else:
+        live = None
+    if not conf.daemon:
+        threading.Thread(target=_console, args=(daemon, sched, live),
+                         name="dispycosnode-console", daemon=True).start()
     while not daemon.done.wait(0.5):      # (wakes for signals)
         pass
+    if live is not None:
+        live.close()
     sched.terminate()
     return 0
 

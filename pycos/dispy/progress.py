@@ -14,17 +14,22 @@ place on the terminal:
 * :func:`node_line` is the line of a node daemon (``dispycosnode``): its
   client and the state of each of its servers.
 * :class:`LiveLine` is the terminal part both use: it rewrites the line at
-  most every ``interval`` seconds, ends it with a newline, and writes nothing
-  at all when the stream is not a terminal (output to a file or a pipe stays
-  clean), unless asked to.
+  most every ``interval`` seconds, ends it with a newline, prints other
+  lines above it (:meth:`LiveLine.say`; :class:`LiveLogHandler` does so for
+  log records), and writes nothing at all when the stream is not a terminal
+  (output to a file or a pipe stays clean), unless forced -- then each
+  redraw is a plain line of its own, readable in a log.
 
-No threads: the line is redrawn when a message comes in and the interval has
-passed, and once more when it is closed.  Everything here is plain stdlib.
+No threads of its own: the line is redrawn when a message comes in and the
+interval has passed, and once more when it is closed (a lock keeps writes
+from several threads whole).  Everything here is plain stdlib.
 """
 
 import collections
+import logging
 import os
 import sys
+import threading
 import time
 
 from pycos.core.log import logger
@@ -32,7 +37,7 @@ from pycos.core.support import MonitorStatus
 from pycos.core.task import Task
 from pycos.dispy.status import DispycosStatus, DispycosTaskInfo, Status
 
-__all__ = ["Progress", "LiveLine", "node_line"]
+__all__ = ["Progress", "LiveLine", "LiveLogHandler", "node_line"]
 
 #: the width assumed when the stream's terminal size cannot be found
 DEFAULT_WIDTH = 80
@@ -51,13 +56,16 @@ class LiveLine(object):
     ``stream`` (default ``sys.stderr``) gets ``"\\r" + text + ESC[K`` for
     each :meth:`show`; :meth:`tick` shows only when ``interval`` seconds (on
     ``clock``, default ``time.monotonic``) have passed since the last time;
-    :meth:`close` ends the line with a newline.  When ``stream`` is not a
-    terminal (its ``isatty()`` is false or missing) nothing is ever written,
-    unless ``force`` is true.  ``width`` is the terminal's width in columns
-    (default: asked of the stream's terminal, else 80); a line never takes
-    more than ``width - 1`` of them, so the terminal never wraps it.  Errors
-    of the stream (closed, cannot encode) are ignored: a progress line must
-    not stop the program it reports on.
+    :meth:`say` prints a line above it; :meth:`close` ends the line with a
+    newline.  When ``stream`` is not a terminal (its ``isatty()`` is false
+    or missing) nothing is shown, unless ``force`` is true: then each
+    :meth:`show` writes ``text`` as a plain line (no carriage return, no
+    escape codes, not cut), as a log wants it.  ``width`` is the terminal's
+    width in columns (default: asked of the stream's terminal, else 80); a
+    line on a terminal never takes more than ``width - 1`` of them, so the
+    terminal never wraps it.  Errors of the stream (closed, cannot encode)
+    are ignored: a progress line must not stop the program it reports on.
+    Its methods may be called from several threads.
     """
 
     def __init__(self, stream=None, interval=0.5, force=False, clock=None, width=None):
@@ -69,10 +77,15 @@ class LiveLine(object):
         self.interval = interval
         self.clock = time.monotonic if clock is None else clock
         self._width = width
-        #: whether anything is written at all (a terminal, or ``force``)
-        self.active = bool(force) or _isatty(self.stream)
+        #: whether the stream is a terminal (the line is rewritten in place)
+        self.tty = _isatty(self.stream)
+        #: whether anything is shown at all (a terminal, or ``force``)
+        self.active = bool(force) or self.tty
         self._last = None          # clock when last shown
-        self._shown = False        # text is on the line (a newline is due at close)
+        self._text = None          # the text on the line (a terminal: a newline is due at close)
+        #: held while the line is written; also hold it to change, from
+        #: another thread, what the ``render`` of :meth:`tick` or :meth:`say` reads
+        self.lock = threading.RLock()
         self.closed = False
 
     def width(self):
@@ -100,30 +113,51 @@ class LiveLine(object):
     def tick(self, render):
         """Show ``render()`` if :meth:`due` (``render`` is not called
         otherwise); True if it did."""
-        if not self.due():
-            return False
-        self.show(render())
-        return True
+        with self.lock:
+            if not self.due():
+                return False
+            self.show(render())
+            return True
 
     def show(self, text):
         """Rewrite the line with ``text`` now (when active and not closed)."""
-        if not self.active or self.closed:
-            return
-        self._last = self.clock()
-        self._write("\r" + self.fit(text) + _CLEAR_EOL)
-        self._shown = True
+        with self.lock:
+            if not self.active or self.closed:
+                return
+            self._last = self.clock()
+            if self.tty:
+                self._text = self.fit(text)
+                self._write("\r" + self._text + _CLEAR_EOL)
+            else:
+                self._write(text + "\n")
+
+    def say(self, text, render=None):
+        """Print ``text`` as a line of its own -- always, terminal or not,
+        active or not: it is the program's output, not the live line's.
+        On a terminal the live line is cleared first and drawn again below
+        it (as ``render()`` makes it, when given; else as it was), so the
+        two never mix."""
+        with self.lock:
+            if self._text is not None and not self.closed:
+                if render is not None:
+                    self._text = self.fit(render())
+                    self._last = self.clock()
+                self._write("\r" + text + _CLEAR_EOL + "\n\r" + self._text + _CLEAR_EOL)
+            else:
+                self._write(text + "\n")
 
     def close(self, text=None):
         """End the line: rewrite it with ``text`` if given, then a newline
-        (no newline when nothing was ever shown).  Only the first call
-        writes."""
-        if self.closed:
-            return
-        if text is not None:
-            self.show(text)
-        self.closed = True
-        if self.active and self._shown:
-            self._write("\n")
+        (no newline when nothing was ever shown, nor after plain lines).
+        Only the first call writes."""
+        with self.lock:
+            if self.closed:
+                return
+            if text is not None:
+                self.show(text)
+            self.closed = True
+            if self._text is not None:
+                self._write("\n")
 
     def _write(self, data):
         try:
@@ -131,6 +165,29 @@ class LiveLine(object):
             self.stream.flush()
         except (OSError, ValueError):
             pass
+
+
+class LiveLogHandler(logging.Handler):
+    """A :mod:`logging` handler that prints each record above a live line
+    (with :meth:`LiveLine.say`, drawing the line again as ``render()`` makes
+    it, when given), so that log messages and the line never mix on a
+    terminal.  Records look like pycos 4.x's: ``YYYY-mm-dd HH:MM:SS name -
+    message`` (``setFormatter`` changes that).  Add it to the logger whose
+    records should go there, e.g. ``logging.getLogger("pycos")``; records of
+    every level it gets are printed, on the line's stream."""
+
+    def __init__(self, live, render=None, level=logging.NOTSET):
+        logging.Handler.__init__(self, level)
+        self.live = live
+        self.render = render
+        self.setFormatter(logging.Formatter("%(asctime)s %(name)s - %(message)s",
+                                            "%Y-%m-%d %H:%M:%S"))
+
+    def emit(self, record):
+        try:
+            self.live.say(self.format(record), self.render)
+        except Exception:
+            self.handleError(record)
 
 
 def _isatty(stream):
@@ -184,8 +241,10 @@ class Progress(object):
     8 running, 2 failed | 2 nodes, 4 servers | 512.3 jobs/s | ETA 17s``; it
     is redrawn on ``stream`` (default ``sys.stderr``) at most every
     ``interval`` seconds, from :meth:`update`, and :meth:`close` replaces it
-    with a summary and a newline.  On a stream that is not a terminal
-    nothing is written unless ``force`` is true.  ``clock`` (default
+    with a summary and a newline; while it is there, print other lines on
+    that terminal with :meth:`say`.  On a stream that is not a terminal
+    nothing is written unless ``force`` is true (then each redraw, and the
+    summary, is a plain line).  ``clock`` (default
     ``time.monotonic``) and ``width`` (the terminal's columns) are for tests
     and special terminals; ``label`` starts the line.
     """
@@ -252,12 +311,13 @@ class Progress(object):
         """Account for one message of the status stream and redraw the line
         if ``interval`` has passed.  Messages of other kinds are ignored
         (they may still redraw the line)."""
-        now = self.clock()
-        if isinstance(msg, MonitorStatus):
-            self._job_end(msg, now)
-        elif isinstance(msg, DispycosStatus):
-            self._status(msg.status, msg.info, now)
-        self.live.tick(self.line)
+        with self.live.lock:             # (say() may draw the line from another thread)
+            now = self.clock()
+            if isinstance(msg, MonitorStatus):
+                self._job_end(msg, now)
+            elif isinstance(msg, DispycosStatus):
+                self._status(msg.status, msg.info, now)
+            self.live.tick(self.line)
 
     def _status(self, status, info, now):
         if status == Status.TaskStarted:
@@ -358,9 +418,13 @@ class Progress(object):
 
     def line(self, width=None):
         """The text of the live line, at most ``width - 1`` characters
-        (``width`` default: the terminal's); what does not fit is left out,
-        the cluster part first, then the rate, then the ETA."""
-        limit = (self.live.width() if width is None else width) - 1
+        (``width`` default: the terminal's; no limit when the stream is not
+        a terminal); what does not fit is left out, the cluster part first,
+        then the rate, then the ETA."""
+        if width is None and not self.live.tty:
+            limit = 1 << 16                      # plain lines: nothing left out
+        else:
+            limit = (self.live.width() if width is None else width) - 1
         rate = self.rate
         parts = [(self._counts(), 9),
                  ("%s, %s" % (_plural(self.nodes, "node"), _plural(self.servers, "server")), 1),
@@ -385,6 +449,18 @@ class Progress(object):
         """End the line with :meth:`summary` and a newline (on a terminal,
         or with ``force``).  Later calls do nothing."""
         self.live.close(self.summary() if self.live.active else None)
+
+    def say(self, text):
+        """Print ``text`` on a line of its own on the progress stream, above
+        the live line (see :meth:`LiveLine.say`): printing to the same
+        terminal any other way mixes the two.  Any thread may call it."""
+        self.live.say(text, self.line)
+
+    def log_handler(self, level=logging.NOTSET):
+        """A :class:`LiveLogHandler` for this line: ``logging.getLogger(
+        "pycos").addHandler(progress.log_handler())`` prints pycos's log
+        messages above the line instead of through it."""
+        return LiveLogHandler(self.live, self.line, level)
 
     # ---- as a status task ----------------------------------------------------------------
 
@@ -416,15 +492,30 @@ class Progress(object):
             self.close()
 
 
+#: the order of the states in a node's line (others follow, as they come)
+_NODE_STATES = ("busy", "idle", "starting")
+
+
 def node_line(name, servers, client=None):
-    """The line of a node daemon: ``node n1: client abc | 2 servers: 0
-    busy(3) 1 ready(0)``.  ``servers`` is a list of ``(index, state, jobs)``
-    (state a short word: starting, ready, busy, closed...; jobs the number
-    it runs), shown in index order; ``client`` the client served (None: no
-    client)."""
+    """The line of a node daemon: ``node n1: client abc | 3 servers: 1
+    busy, 1 idle, 1 starting, 2 jobs | 0 busy(2) 1 idle(0) 2 starting``.
+    ``servers`` is a list of ``(index, state, jobs)``: ``state`` a short
+    word (busy, idle, starting, closing...), ``jobs`` the number it runs
+    (None: not known); shown in index order after how many are in each
+    state (busy, idle and starting first) and the jobs in all.  ``client``
+    is the client served (None: no client)."""
     head = "node %s: %s" % (name, "no client" if client is None else "client %s" % (client,))
     items = sorted(servers, key=lambda s: s[0])
+    counts = collections.Counter(state for _, state, _ in items)
+    order = [s for s in _NODE_STATES if s in counts]
+    order += [s for s in dict.fromkeys(state for _, state, _ in items) if s not in order]
     text = "%s | %s" % (head, _plural(len(items), "server"))
-    if items:
-        text += ": " + " ".join("%s %s(%d)" % (i, state, jobs) for i, state, jobs in items)
-    return text
+    if not items:
+        return text
+    summary = ["%d %s" % (counts[s], s) for s in order]
+    jobs = [n for _, _, n in items if n is not None]
+    if jobs:
+        summary.append(_plural(sum(jobs), "job"))
+    each = " ".join("%s %s" % (i, state) if n is None else "%s %s(%d)" % (i, state, n)
+                    for i, state, n in items)
+    return "%s: %s | %s" % (text, ", ".join(summary), each)

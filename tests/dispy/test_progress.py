@@ -7,6 +7,7 @@ the terminal an in-memory stream whose isatty() the test decides.  The
 status-task path runs on a real (plain, threaded) pycos scheduler.
 """
 import io
+import logging
 import threading
 
 import pytest
@@ -16,7 +17,7 @@ from pycos.core.scheduler import Pycos
 from pycos.core.support import Location, MonitorStatus
 from pycos.core.task import Task
 from pycos.dispy import progress as progress_mod
-from pycos.dispy.progress import LiveLine, Progress, node_line
+from pycos.dispy.progress import LiveLine, LiveLogHandler, Progress, node_line
 from pycos.dispy.status import DispycosNodeInfo, DispycosStatus, DispycosTaskInfo, Status
 from pycos.net.refs import PeerOffline
 
@@ -458,12 +459,129 @@ def test_a_stream_without_isatty_is_not_a_terminal():
     assert not LiveLine(object()).active
 
 
-def test_force_writes_to_a_non_terminal():
-    p, stream, clock = make(tty=False, force=True)
-    p.update(started(Job(1)))
+def test_force_writes_plain_lines_to_a_non_terminal():
+    p, stream, clock = make(tty=False, force=True, interval=0.5, total=2)
+    jobs = [Job(1), Job(2)]
+    p.update(started(jobs[0]))
+    clock.advance(0.25)
+    p.update(started(jobs[1]))                       # too soon: no line
+    clock.advance(0.25)
+    p.update(ok(jobs[0]))
+    clock.advance(1.0)
+    p.update(ok(jobs[1]))
     p.close()
-    assert frames(stream)[0].startswith("dispycos: 0 done, 1 running")
-    assert stream.getvalue().endswith("\n")
+    out = stream.getvalue()
+    assert "\r" not in out and "\x1b" not in out   # a log gets no terminal codes
+    lines = out.split("\n")
+    assert lines[-1] == ""                           # every line ended
+    assert [line.split(" | ")[0] for line in lines[:-1]] == [
+        "dispycos: 0/2 done, 1 running, 0 failed",
+        "dispycos: 1/2 done, 1 running, 0 failed",
+        "dispycos: 2/2 done, 0 running, 0 failed",
+        "dispycos: 2/2 done, 0 running, 0 failed"]   # the summary
+    assert lines[-2] == "dispycos: 2/2 done, 0 running, 0 failed | 2s, 1.3 jobs/s"
+
+
+def test_forced_plain_lines_are_not_cut_to_the_width():
+    line = LiveLine(Term(tty=False), force=True, width=10)
+    line.show("a line longer than ten columns")
+    line.close()
+    assert line.stream.getvalue() == "a line longer than ten columns\n"
+    p, stream, _ = make(tty=False, force=True, width=20, total=5)
+    p.update(started(Job(1)))
+    assert stream.getvalue() == ("dispycos: 0/5 done, 1 running, 0 failed | 0 nodes, 0 servers"
+                                 " | -- jobs/s | ETA ?\n")
+
+
+def test_say_prints_above_the_live_line():
+    stream = Term()
+    line = LiveLine(stream, width=40)
+    line.say("before anything")                      # no live line yet: a plain line
+    line.show("live 1")
+    line.say("a message")
+    line.show("live 2")
+    line.close()
+    line.say("after it")
+    assert stream.getvalue() == (
+        "before anything\n"
+        "\rlive 1" + CLEAR +
+        "\ra message" + CLEAR + "\n\rlive 1" + CLEAR +   # cleared, printed, drawn again
+        "\rlive 2" + CLEAR + "\n"
+        "after it\n")
+
+
+def test_say_draws_the_progress_line_afresh():
+    p, stream, clock = make(interval=10)
+    job = Job(1)
+    p.update(started(job))
+    p.update(ok(job))                                # not drawn: too soon
+    assert frames(stream)[-1].startswith("dispycos: 0 done, 1 running")
+    clock.advance(1.0)
+    p.say("job 1 ended")
+    before, after = stream.getvalue().split("\n")
+    assert before.endswith("\rjob 1 ended" + CLEAR)
+    assert after.startswith("\rdispycos: 1 done, 0 running") and after.count("\r") == 1
+    p.update(started(Job(2)))                        # the interval starts again at say()
+    assert stream.getvalue().split("\n")[1] == after
+
+
+def test_say_always_prints():
+    for tty, force in ((False, False), (False, True)):
+        p, stream, _ = make(tty=tty, force=force)
+        p.update(started(Job(1)))
+        p.say("job 1 failed: ValueError")
+        assert "job 1 failed: ValueError\n" in stream.getvalue()
+        assert "\r" not in stream.getvalue()
+
+
+def test_log_records_go_above_the_line():
+    p, stream, clock = make(total=2)
+    log = logging.getLogger("test_progress.records")
+    log.propagate = False
+    handler = p.log_handler()
+    log.addHandler(handler)
+    try:
+        p.update(started(Job(1)))
+        log.warning("node %s lost", "n1")
+        log.info("below the logger's level: not printed")
+    finally:
+        log.removeHandler(handler)
+    out = stream.getvalue()
+    before, after = out.split("\n")
+    assert before.startswith("\rdispycos: 0/2 done, 1 running")
+    record = before.split("\r")[2]
+    assert record.endswith(" test_progress.records - node n1 lost" + CLEAR), repr(record)
+    assert after.startswith("\rdispycos: 0/2 done, 1 running")
+
+    plain = Term(tty=False)
+    h = LiveLogHandler(LiveLine(plain))
+    h.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    h.handle(logging.LogRecord("x", logging.ERROR, __file__, 1, "disk full", (), None))
+    assert plain.getvalue() == "ERROR disk full\n"     # printed, even on a non-terminal
+
+
+def test_liveline_from_threads_keeps_writes_whole():
+    class Slow(Term):
+        def write(self, data):                       # a write that can be interrupted
+            for ch in data:
+                Term.write(self, ch)
+    stream = Slow()
+    line = LiveLine(stream, interval=0, width=200)
+
+    def run(n):
+        for i in range(200):
+            line.show("thread %d frame %d" % (n, i))
+            if i % 50 == 0:
+                line.say("thread %d says %d" % (n, i))
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    line.close()
+    for chunk in stream.getvalue().split("\r")[1:]:
+        text = chunk.replace(CLEAR, "").rstrip("\n")
+        assert text.startswith("thread ") and len(text.split()) == 4, repr(chunk)
 
 
 def test_close_ends_with_a_summary_and_a_newline():
@@ -549,10 +667,17 @@ def test_liveline_defaults_to_stderr(monkeypatch):
 # ---- the node line ---------------------------------------------------------------------
 
 def test_node_line():
-    assert node_line("n1", [(1, "ready", 0), (0, "busy", 3)], client="abc") == \
-        "node n1: client abc | 2 servers: 0 busy(3) 1 ready(0)"
-    assert node_line("n1", [(0, "starting", 0)]) == "node n1: no client | 1 server: 0 starting(0)"
+    assert node_line("n1", [(1, "idle", 0), (0, "busy", 3)], client="abc") == \
+        "node n1: client abc | 2 servers: 1 busy, 1 idle, 3 jobs | 0 busy(3) 1 idle(0)"
+    assert node_line("n1", [(0, "starting", None)]) == \
+        "node n1: no client | 1 server: 1 starting | 0 starting"
     assert node_line("host.example", []) == "node host.example: no client | 0 servers"
+    # busy, idle, starting first; others as they come
+    assert node_line("n", [(3, "closing", 1), (2, "starting", None), (1, "idle", 0),
+                           (0, "busy", 1)], client="c") == \
+        ("node n: client c | 4 servers: 1 busy, 1 idle, 1 starting, 1 closing, 2 jobs"
+         " | 0 busy(1) 1 idle(0) 2 starting 3 closing(1)")
+    assert node_line("n", [(0, "busy", 1)], client="c").endswith("1 busy, 1 job | 0 busy(1)")
     text = node_line("n1", [(i, "busy", i) for i in range(40)], client="c")
     line = LiveLine(Term(), width=40)
     line.show(text)
