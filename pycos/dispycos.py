@@ -18,7 +18,14 @@
 Nodes run ``dispycosnode``.  The parts live in :mod:`pycos.dispy`
 (client, scheduler, node, server, packaging, status); this module is the
 public face, with the names 4.x programs import.  See docs/dispycos.md.
+
+Run as a program (``dispycos``, or ``python -m pycos.dispycos``) it is the
+shared scheduler, which serves client programs one at a time in order
+(``yield client.schedule(location)``; options: ``dispycos --help``,
+:mod:`pycos.dispy.sharedprog`).
 """
+
+import sys
 
 from pycos.config import MaxPulseInterval, MinPulseInterval
 from pycos.dispy.client import Client, Computation
@@ -30,3 +37,18 @@ from pycos.dispy.status import (DispycosNodeAllocate, DispycosNodeAvailInfo, Dis
 __all__ = ["Client", "Computation", "Scheduler", "DispycosStatus", "DispycosTaskInfo",
            "DispycosNodeInfo", "DispycosNodeAvailInfo", "DispycosNodeAllocate",
            "MinPulseInterval", "MaxPulseInterval", "Progress", "JobTimeout"]
+
+
+def main(argv=None):
+    """Run the shared scheduler program (see :mod:`pycos.dispy.sharedprog`);
+    its exit status."""
+    from pycos.dispy.sharedprog import main as run
+    return run(argv)
+
+
+def _console_main():
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _console_main()

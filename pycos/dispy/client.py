@@ -10,6 +10,7 @@ its return value, or a MonitorStatus when it failed or its server died.
 Every call marked [y] is yielded in a task.
 """
 
+import functools
 import inspect
 
 from pycos import config
@@ -28,9 +29,27 @@ def _value(v):
     yield  # pragma: no cover  (makes this a generator)
 
 
+def _or_shared(method):
+    """With a shared scheduler (``schedule(location)``) the Client's
+    ``method`` is served by its proxy's method of the same name
+    (:class:`pycos.dispy.shared_client.Remote`)."""
+    name = method.__name__
+
+    def call(self, *args, **kwargs):
+        shared = self._shared
+        if shared is not None:
+            return getattr(shared, name)(*args, **kwargs)
+        return method(self, *args, **kwargs)
+    return functools.update_wrapper(call, method)
+
+
 class Client(object):
     """A computation to run on dispycos nodes (see the module docstring and
     docs/dispycos.md for every argument)."""
+
+    #: the proxy of a shared scheduler (pycos.dispy.shared_client), once
+    #: schedule(location) got this client its turn
+    _shared = None
 
     def __init__(self, components, nodes=[], status_task=None, node_setup=None,
                  server_setup=None, disable_nodes=False, disable_servers=False,
@@ -95,11 +114,28 @@ class Client(object):
     # ---- the scheduler ---------------------------------------------------------------------
 
     def schedule(self, location=None, timeout=None):
-        """[y] Start the scheduler for this client: 0.  ``location``: a
-        shared scheduler (the ``dispycos`` program) -- not supported yet."""
+        """[y] Start the scheduler for this client: 0.
+
+        ``location`` None: the scheduler runs in this process.  Else it is a
+        shared scheduler (the ``dispycos`` program) there -- a Location, or
+        a host name or address (with the default scheduler port) -- which
+        serves clients one at a time in order: this returns 0 when it is
+        this client's turn, -1 when there is no such scheduler (or it
+        refused the client; the log says why), -2 when ``timeout`` seconds
+        passed first.  Every method of the client then works through it
+        (see pycos.dispy.shared_client).  Node allocations must then be
+        plain DispycosNodeAllocate (TypeError for a subclass with its own
+        ``allocate``)."""
         if location is not None:
-            raise NotImplementedError("dispycos: a shared scheduler (location=) is not "
-                                      "supported yet; use the in-process one")
+            if self._scheduler is not None:
+                raise RuntimeError("this client already has the in-process scheduler")
+            if self._shared is not None and not self._shared.closed:
+                return _value(0)
+            from pycos.dispy.shared_client import Remote
+            return Remote(self).schedule(location, timeout)
+        if self._shared is not None:
+            raise RuntimeError("this client uses the shared scheduler at %s"
+                               % (self._shared.location,))
         if self._scheduler is None:
             self._scheduler = Scheduler(self)
         return _value(0)
@@ -124,20 +160,24 @@ class Client(object):
 
     # ---- jobs -------------------------------------------------------------------------------
 
+    @_or_shared
     def rtask_at(self, where, gen, *args, **kwargs):
         """[y] Run ``gen(*args, **kwargs)`` as a CPU job at ``where`` (a node's
         address or name, a node's or a server's Location): its remote task,
         or None.  Waits while every server there has a CPU job."""
         return self._submit(where, True, gen, args, kwargs)
 
+    @_or_shared
     def rtask(self, gen, *args, **kwargs):
         """[y] Run a CPU job on the least-loaded node (see rtask_at)."""
         return self._submit(None, True, gen, args, kwargs)
 
+    @_or_shared
     def io_rtask_at(self, where, gen, *args, **kwargs):
         """[y] Run an I/O job at ``where``: no one-per-server limit."""
         return self._submit(where, False, gen, args, kwargs)
 
+    @_or_shared
     def io_rtask(self, gen, *args, **kwargs):
         """[y] Run an I/O job on any server."""
         return self._submit(None, False, gen, args, kwargs)
@@ -154,12 +194,14 @@ class Client(object):
 
     # ---- what is there -------------------------------------------------------------------
 
+    @_or_shared
     def nodes(self):
         """[y] The addresses of the nodes in use."""
         s = self._need()
         return _value([n.info.addr for n in s.nodes.values()
                        if n.status == Scheduler.NodeInitialized])
 
+    @_or_shared
     def servers(self):
         """[y] The Locations of the servers that take jobs (or will when
         resumed; not those closing)."""
@@ -167,6 +209,7 @@ class Client(object):
         return _value([loc for loc, sv in s.servers.items()
                        if sv.status == Scheduler.ServerInitialized and not sv.closing])
 
+    @_or_shared
     def tasks(self, where=None):
         """[y] The running jobs (at ``where``: a node's address or Location,
         or a server's Location)."""
@@ -177,6 +220,7 @@ class Client(object):
 
     # ---- nodes and servers ------------------------------------------------------------------
 
+    @_or_shared
     def node_allocate(self, node_allocate):
         """[y] Use ``node_allocate`` (a DispycosNodeAllocate) for nodes
         found from now on, before the allocations given so far: 0."""
@@ -189,12 +233,14 @@ class Client(object):
             Task(_peer_host, s, node_allocate.node, self._node_port)
         return _value(0)
 
+    @_or_shared
     def enable_node(self, node, *setup_args):
         """[y] With ``disable_nodes``: initialize node ``node`` (its address,
         name or Location) -- ``node_setup(*setup_args)`` runs there, then
         its servers start.  0."""
         return _value(self._need().enable_node(node, setup_args))
 
+    @_or_shared
     def enable_server(self, location, *setup_args):
         """[y] With ``disable_servers``: server ``location`` runs
         ``server_setup(*setup_args)`` and takes jobs.  0."""
@@ -207,20 +253,24 @@ class Client(object):
     def _server_at(self, location):
         return self._need().servers.get(location)
 
+    @_or_shared
     def suspend_node(self, node):
         """[y] No new job goes to node ``node`` (its jobs go on): 0, or -1."""
         return self._each_node(node, lambda s, n: s.suspend(n, True))
 
+    @_or_shared
     def resume_node(self, node):
         """[y] Node ``node`` takes jobs again: 0, or -1."""
         return self._each_node(node, lambda s, n: s.suspend(n, False))
 
+    @_or_shared
     def close_node(self, node, terminate=False):
         """[y] Close node ``node`` for this client: its servers end once
         their jobs are done (``terminate``: interrupted) and it is released;
         it is not used again.  0, or -1."""
         return self._each_node(node, lambda s, n: s.close_node(n, terminate))
 
+    @_or_shared
     def restart_node(self, node, *setup_args):
         """[y] Close node ``node``'s servers (their jobs done), release it,
         and initialize it again (``node_setup(*setup_args)``, new servers).
@@ -233,20 +283,24 @@ class Client(object):
             fn(self._scheduler, n)
         return _value(0 if nodes else -1)
 
+    @_or_shared
     def suspend_server(self, location):
         """[y] No new job goes to server ``location``: 0, or -1."""
         return self._one_server(location, lambda s, sv: s.suspend(sv, True))
 
+    @_or_shared
     def resume_server(self, location):
         """[y] Server ``location`` takes jobs again: 0, or -1."""
         return self._one_server(location, lambda s, sv: s.suspend(sv, False))
 
+    @_or_shared
     def close_server(self, location, terminate=False, restart=False):
         """[y] Server ``location`` ends once its jobs are done
         (``terminate``: interrupted); ``restart``: its node starts a fresh
         one.  0, or -1."""
         return self._one_server(location, lambda s, sv: s.close_server(sv, terminate, restart))
 
+    @_or_shared
     def restart_server(self, location):
         """[y] close_server(location, restart=True)."""
         return self.close_server(location, restart=True)
@@ -258,6 +312,7 @@ class Client(object):
         fn(self._scheduler, server)
         return _value(0)
 
+    @_or_shared
     def abandon_zombie(self, location, flag):
         """[y] ``flag`` True: node ``location`` (its Location, address or
         name), once taken for dead, is not used again when it comes back
@@ -275,6 +330,7 @@ class Client(object):
                 s.dead.add(loc)
         return _value(0)
 
+    @_or_shared
     def close(self, await_io=False, terminate=False, timeout=None):
         """[y] End the computation: waits for the CPU jobs (and the I/O jobs
         with ``await_io``; with ``terminate`` every job gets
