@@ -141,7 +141,7 @@ $(PYCOS4_EXAMPLES)/.stamp: | $(VENV)/cpython/bin/python
 CLUSTER_TESTS := tests/dispy/test_dispy_faults.py tests/dispy/test_dispy_examples4x.py \
                  tests/dispy/test_dispy_examples.py \
                  tests/dispy/test_dispy_e5.py tests/dispy/test_dispy_mixed.py \
-    tests/dispy/test_shared_scheduler.py
+                 tests/dispy/test_shared_scheduler.py tests/dispy/test_node_sharing.py
 
 pytest: setup $(PYCOS4_EXAMPLES)/.stamp  ## pytest on every venv x backend (cpython, pypy x epoll, poll), then the cluster tests once
 	rc=0; scripts/run-pytest --venvs "$(call commas,$(VENVS))" \

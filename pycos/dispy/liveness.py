@@ -44,6 +44,7 @@ class Watch(object):
         self.interval = interval
         self.on_silent = on_silent
         self.last = {}
+        self.intervals = {}          # key -> its own interval, when longer
         self._stop = False
         self.task = Task(self._run)
         self._now = self.task._sched.now
@@ -53,13 +54,21 @@ class Watch(object):
         """Seconds of silence after which a key is reported."""
         return self.period + self.interval
 
-    def heard(self, key):
-        """``key`` gave a sign of life now."""
+    def heard(self, key, interval=None):
+        """``key`` gave a sign of life now.  ``interval``: the key's own
+        interval between signs, when it is longer than the watch's (a node
+        that pulses less often than the client asked)."""
         self.last[key] = self._now()
+        if interval is not None:
+            if interval > self.interval:
+                self.intervals[key] = interval
+            else:
+                self.intervals.pop(key, None)
 
     def forget(self, key):
         """Stop watching ``key``."""
         self.last.pop(key, None)
+        self.intervals.pop(key, None)
 
     def silent_for(self, key):
         """Seconds since ``key`` was last heard, or None."""
@@ -80,9 +89,14 @@ class Watch(object):
                 continue
             now = self._now()
             limit = self.limit
+            longer = self.intervals
             for key, t in list(self.last.items()):
-                if now - t > limit and self.last.get(key) == t:
+                silent = now - t
+                if silent <= limit or (longer and silent <= self.period + longer.get(key, 0)):
+                    continue
+                if self.last.get(key) == t:
                     del self.last[key]
+                    longer.pop(key, None)
                     try:
                         self.on_silent(key, now - t)
                     except Exception:

@@ -20,6 +20,9 @@ task ``dispycos_node`` answers a client's scheduler:
 ``("pulse_ack",)``
     the scheduler's answer to a pulse.
 
+A scheduler answered ``node_busy`` is sent ``("node_free", node)`` when the
+node releases its client (it may then ask again).
+
 While it serves a client the node sends its scheduler ``("pulse", node,
 avail_info)`` every pulse interval (the client's, within the node's
 ``--min/max_pulse_interval``); a scheduler not heard from for the zombie
@@ -30,7 +33,8 @@ interval is taken for dead and its client released
 The servers of a client are the children of one process per client,
 :mod:`pycos.dispy.spawner` (it runs ``node_setup`` first, then forks them);
 it reports here when ``node_setup`` is done (then the node answers
-``("node_reserved", node, cpus)``, or ``("node_failed", node, why)``) and
+``("node_reserved", node, cpus, pulse_interval)``, or ``("node_failed",
+node, why)``) and
 when a server ends.  A server reports ``("server_up", index, task, pid)``
 here once it runs; the node passes it on to the scheduler, which then talks
 to the server directly.  When a server process ends (crash, ``kill -9``)
@@ -70,6 +74,9 @@ STOP_GRACE = 5.0
 #: start is not started again
 RESTART_MIN_RUN = 1.0
 
+#: schedulers told the node is busy, to tell when it is free (at most)
+MAX_ASKED = 64
+
 
 def _avail(location, path):
     try:
@@ -98,6 +105,7 @@ class _Client(object):
         self.started = {}            # index -> when it was last started (monotonic)
         self.watch = None            # liveness.Watch over the scheduler
         self.pulser = None           # the task sending pulses
+        self.pulse = None            # its interval (the client's, within the node's limits)
 
 
 class NodeDaemon(object):
@@ -128,6 +136,7 @@ class NodeDaemon(object):
         self.zombie_period = zombie_period or 0
         self.client = None
         self.served = 0
+        self.asked = {}              # client id -> scheduler told "node_busy"
         self.done = threading.Event()      # set when the daemon's work is over
         self._secret = secret
         self.task = netpycos.Task(self._run)
@@ -159,6 +168,8 @@ class NodeDaemon(object):
                 settings = msg[4] if len(msg) > 4 and isinstance(msg[4], dict) else {}
                 if self.client is not None and self.client.cid != cid:
                     scheduler.send(("node_busy", task))
+                    if len(self.asked) < MAX_ASKED:      # (told when it is free)
+                        self.asked[cid] = scheduler
                     continue
                 if self.client is None:
                     if not self._reserve(cid, min(max(int(cpus), 1), self.cpus), scheduler,
@@ -167,7 +178,8 @@ class NodeDaemon(object):
                         continue
                 self.client.watch.heard("scheduler")
                 if self.client.ready:
-                    scheduler.send(("node_reserved", task, self.client.cpus))
+                    scheduler.send(("node_reserved", task, self.client.cpus,
+                                    self.client.pulse))
             elif kind == "spawner":
                 yield self._spawner_said(msg[1], msg[2])
                 if self._finished():
@@ -208,6 +220,11 @@ class NodeDaemon(object):
                 c = self.client
                 if c is not None and c.cid == msg[1]:
                     yield self._release(c)
+                elif isinstance(msg[1], str):
+                    # files sent for a client that never reserved the node
+                    # (its scheduler gave up on it half way)
+                    shutil.rmtree(os.path.join(self.dest_path, _safe(msg[1])),
+                                  ignore_errors=True)
                 if len(msg) > 2 and msg[2] is not None:
                     msg[2].send(("node_released", task))
                 if self._finished():
@@ -238,6 +255,7 @@ class NodeDaemon(object):
         c.watch = Watch(zombie, pulse,
                         lambda key, silent: self.task.send(("zombie", cid, silent)))
         c.pulser = netpycos.Task(self._pulse, c, pulse)
+        c.pulse = pulse
         c.cpus = cpus
         c.restart_servers = bool(settings.get("restart_servers"))
         loc = self.sched.location
@@ -305,7 +323,7 @@ class NodeDaemon(object):
         words = line.split(None, 2)
         if words[:2] == ["setup", "ok"]:
             c.ready = True
-            c.scheduler.send(("node_reserved", self.task, c.cpus))
+            c.scheduler.send(("node_reserved", self.task, c.cpus, c.pulse))
         elif words[:2] == ["setup", "failed"]:
             why = words[2] if len(words) > 2 else ""
             logger.warning("dispycos node: node_setup of client %s failed: %s", cid, why)
@@ -356,6 +374,11 @@ class NodeDaemon(object):
         if self.client is c:             # (the node is free only now)
             self.client = None
             self.served += 1
+            asked, self.asked = self.asked, {}
+            if not self._finished():
+                for cid, scheduler in asked.items():
+                    if cid != c.cid:
+                        scheduler.send(("node_free", self.task))
         logger.info("dispycos node: released client %s", c.cid)
 
 
@@ -376,4 +399,6 @@ def _reap(procs, grace):
 
 
 def _safe(cid):
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(cid))[:64]
+    """A client id as one directory name (never ``.`` or ``..``)."""
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(cid))[:64]
+    return name if name.strip(".") else "_" + name

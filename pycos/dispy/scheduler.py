@@ -91,7 +91,7 @@ class _Job(object):
 
 class _Node(object):
     __slots__ = ("task", "info", "status", "cpus", "servers", "suspended", "closing",
-                 "restart", "initializing")
+                 "restart", "initializing", "setup_args")
 
     def __init__(self, task, info):
         self.task = task
@@ -103,6 +103,7 @@ class _Node(object):
         self.closing = False
         self.restart = None          # restart_node()'s setup arguments
         self.initializing = False    # files sent / reserved, not yet NodeInitialized
+        self.setup_args = ()         # node_setup's arguments
 
 
 class _Server(object):
@@ -200,10 +201,17 @@ class Scheduler(Status):
                 if node is not None and node.status == Status.NodeDiscovered:
                     node.status = Status.NodeInitialized
                     node.cpus = msg[2]
-                    self.watch.heard(node.task.location)
+                    # (watched at the node's own pulse interval: it may pulse
+                    # less often than the client asked, within its limits)
+                    self.watch.heard(node.task.location, msg[3] if len(msg) > 3 else None)
                     self._status(Status.NodeInitialized, node.info)
             elif kind == "node_busy":
                 logger.info("dispycos: node %s serves another client", msg[1].location)
+            elif kind == "node_free":
+                node = self.nodes.get(msg[1].location)
+                if (node is not None and node.status == Status.NodeDiscovered
+                        and node.initializing and not node.closing and not self.closing):
+                    self._start_init(node, node.setup_args)     # (it said it was busy)
             elif kind == "node_failed":
                 node = self.nodes.pop(msg[1].location, None)
                 if node is not None:
@@ -306,6 +314,7 @@ class Scheduler(Status):
 
     def _start_init(self, node, setup_args):
         node.initializing = True
+        node.setup_args = setup_args
         netpycos.Task(self._init_node, node, node.cpus, setup_args)
 
     def enable_node(self, where, setup_args):

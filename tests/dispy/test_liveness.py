@@ -128,3 +128,26 @@ def test_a_failing_callback_does_not_end_the_watch(vtime):
         watch.stop()
     Task(main).value(timeout=10)
     assert calls == ["bad", "good"]
+
+
+def test_a_key_with_a_longer_interval_gets_its_own_limit(vtime):
+    """A node that pulses less often than the client asked (its
+    --min_pulse_interval) is watched at its own interval: silent for
+    period + its interval, not the watch's."""
+    declared = []
+
+    def main(task=None):
+        watch = Watch(5, 1, lambda key, silent: declared.append((key, task._sched.now())))
+        t0 = task._sched.now()
+        watch.heard("slow", 4)               # pulses every 4 s: limit 9 s
+        watch.heard("fast", 0.5)             # shorter than the watch's: limit 6 s
+        for _ in range(3):                   # "slow" pulses on time three times
+            yield task.sleep(4)
+            watch.heard("slow")
+        yield task.sleep(20)
+        watch.stop()
+        return [(k, round(t - t0, 3)) for k, t in declared]
+    got = Task(main).value(timeout=10)
+    assert [k for k, _ in got] == ["fast", "slow"], got
+    assert 6 < got[0][1] <= 6.5, got
+    assert 12 + 9 < got[1][1] <= 12 + 9.5, got
