@@ -35,8 +35,6 @@ that find no free server wait in order, and each freed server wakes one
 waiter (not all of them).
 """
 
-import heapq
-import itertools
 import os
 import pickle
 import socket
@@ -49,6 +47,7 @@ from pycos.core.scheduler import Scheduler as _Loop
 from pycos.core.support import MonitorStatus
 from pycos.core.support import Location
 from pycos.net import refs
+from pycos.dispy.joblimits import Job, TimeLimits
 from pycos.dispy.liveness import Watch
 from pycos.dispy.status import (DispycosNodeAvailInfo, DispycosStatus, DispycosTaskInfo,
                                 JobTimeout, Status)
@@ -71,22 +70,6 @@ PREFETCH_BELOW = 0.02
 #: PREFETCH_WORK seconds together, up to PREFETCH_MAX
 PREFETCH_WORK = 0.005
 PREFETCH_MAX = 8
-
-
-class _Job(object):
-    """A job with options (job_retries, job_timeout): what it takes to run
-    it again."""
-
-    __slots__ = ("where", "cpu", "name", "code", "args", "kwargs", "retries", "timeout",
-                 "origin", "held")
-
-    def __init__(self, where, cpu, name, code, args, kwargs, retries, timeout):
-        self.where, self.cpu, self.name, self.code = where, cpu, name, code
-        self.args, self.kwargs = args, kwargs
-        self.retries = retries
-        self.timeout = timeout
-        self.origin = None           # its first remote task: the one the client has
-        self.held = False            # its result is settled by the scheduler when lost
 
 
 class _Node(object):
@@ -143,9 +126,6 @@ class Scheduler(Status):
         self.cpu_sent = {}           # CPU job's remote task -> when it was placed
         self.job_opts = {}           # remote task -> _Job (job_retries, job_timeout)
         self.retrying = 0            # jobs lost with their server, being placed again
-        self.deadlines = []          # heap of (time limit, seq, remote task)
-        self._seq = itertools.count()
-        self.timer = None            # the task enforcing them (while there are some)
         self.cpu_time = None         # CPU jobs' recent run time (moving average)
         self.dead = set()            # nodes declared dead: released before they are used again
         self.abandoned = set()       # nodes taken for dead and not to be used again
@@ -161,6 +141,7 @@ class Scheduler(Status):
         self.idle.set()
         self.task = netpycos.Task(self._run)
         self.monitor = netpycos.Task(self._monitor)
+        self.limits = TimeLimits(lambda rtask: rtask in self.jobs, self.task._sched.now)
         self.watch = Watch(client.zombie_period, client.pulse_interval,
                            lambda loc, silent: self.task.send(("zombie", loc, silent)))
 
@@ -522,7 +503,7 @@ class Scheduler(Status):
         name, code = self.client._job_code(gen)
         opts = None
         if retries or timeout:
-            opts = _Job(where, cpu, name, code, args, kwargs, retries, timeout)
+            opts = Job(where, cpu, name, code, args, kwargs, retries, timeout)
         return (yield self._submit(opts, where, cpu, name, code, args, kwargs))
 
     def _submit(self, opts, where, cpu, name, code, args, kwargs):
@@ -533,8 +514,7 @@ class Scheduler(Status):
             try:
                 rtask = yield server.rps(name, code, args, kwargs, cpu)
             except BaseException:        # (the call failed here: arguments that do not pickle)
-                self.calls -= 1
-                self._unplace(server, cpu)
+                self.unplaced(server, cpu)
                 raise
             again = opts is not None and opts.origin is not None
             if opts is not None and isinstance(rtask, netpycos.Task):
@@ -579,6 +559,13 @@ class Scheduler(Status):
         if early is not None:
             self._job_done(early)
         return rtask
+
+    def unplaced(self, server, cpu):
+        """A job placed on ``server`` (from :meth:`place`) was never sent:
+        the call failed on the caller's side (arguments that do not
+        pickle).  Instead of :meth:`placed`."""
+        self.calls -= 1
+        self._unplace(server, cpu)
 
     def _unplace(self, server, cpu):
         """A job placed on ``server`` did not go there."""
@@ -666,9 +653,7 @@ class Scheduler(Status):
         the remote task the client has."""
         opts = self.job_opts.pop(status.info, None)
         if opts is not None:
-            if (status.type is netpycos.PeerOffline and opts.retries > 0 and opts.held
-                    and not self.closing):
-                opts.retries -= 1
+            if not self.closing and opts.retry(status):
                 self.retrying += 1
                 netpycos.Task(self._retry, opts, status)
                 return
@@ -703,28 +688,7 @@ class Scheduler(Status):
                 opts.held = refs.hold(rtask)
         self.job_opts[rtask] = opts
         if opts.timeout:
-            heapq.heappush(self.deadlines, (self.task._sched.now() + opts.timeout,
-                                            next(self._seq), rtask))
-            if self.timer is None:
-                self.timer = netpycos.Task(self._time_limits)
-            elif self.deadlines[0][2] is rtask:
-                self.timer.send("sooner")
-
-    def _time_limits(self, task=None):
-        """Throws JobTimeout into each job still running at its time limit."""
-        now = task._sched.now
-        while self.deadlines and not self.closing:
-            end, _, rtask = self.deadlines[0]
-            left = end - now()
-            if left > 0:
-                yield task.receive(timeout=left)
-                continue
-            heapq.heappop(self.deadlines)
-            opts = self.job_opts.get(rtask)
-            if rtask in self.jobs and opts is not None:
-                rtask.throw(JobTimeout, JobTimeout("job %s ran longer than its time limit "
-                                                   "(%ss)" % (rtask, opts.timeout)))
-        self.timer = None
+            self.limits.add(rtask, opts.timeout)
 
     def _check_idle(self):
         if not self.jobs and not self.retrying:
@@ -751,8 +715,7 @@ class Scheduler(Status):
                 self.idle.clear()
                 yield self.idle.wait(timeout=0.5 if left is None else min(left, 0.5))
         self.closing = True
-        if self.timer is not None:
-            self.timer.send("closing")
+        self.limits.stop()
         for t, _, _ in list(self.waiting):
             t.resume("closing")
         self.waiting.clear()

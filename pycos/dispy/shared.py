@@ -189,7 +189,11 @@ class _Served(object):
                 self.watch.heard("client")
             elif msg[0] == "placed" and len(msg) == 3:
                 entry = self.pending.pop(msg[1], None)
-                if entry is not None:
+                if entry is None:
+                    pass
+                elif msg[2] is None:     # (the call failed in the client: never sent)
+                    self.scheduler.unplaced(entry[0], entry[1])
+                else:
                     self.scheduler.placed(entry[0], entry[1], msg[2], (), {})
             elif msg[0] == "quit":
                 break

@@ -27,6 +27,7 @@ client, or a file could not be sent -- the log says which); -2 when
 ``timeout`` passed while other clients were served.
 """
 
+import collections
 import os
 import pickle
 import posixpath
@@ -37,7 +38,10 @@ from pycos import config
 from pycos.core.log import logger
 from pycos.core.support import Location, MonitorStatus
 from pycos.core.task import Task
+from pycos.dispy.client import _check_job_options
+from pycos.dispy.joblimits import Job, TimeLimits
 from pycos.dispy.shared import SERVICE
+from pycos.net import refs
 from pycos.dispy.status import DispycosNodeAllocate, DispycosStatus, DispycosTaskInfo, Status
 
 __all__ = ["Remote"]
@@ -110,6 +114,9 @@ class Remote(object):
         self.closed = False
         self.args = {}               # rtask -> (args, kwargs), until its TaskStarted passes
         self.ends = {}               # rtask -> its MonitorStatus, until the stream passes it
+        self.opts = {}               # rtask -> joblimits.Job (job_retries, job_timeout)
+        self.quiet = collections.Counter()   # rtask -> its stream messages not passed on
+        self.limits = None           # joblimits.TimeLimits (made in schedule())
 
     # ---- getting served --------------------------------------------------------------------
 
@@ -146,6 +153,7 @@ class Remote(object):
         token = os.urandom(8).hex()
         self.inbox = netpycos.Task(self._inbox)
         self.job_ends = netpycos.Task(self._job_ends)
+        self.limits = TimeLimits(lambda rtask: rtask in self.opts, self.job_ends._sched.now)
         rt = yield svc("schedule", token, self.inbox, client.pulse_interval, client.zombie_period)
         answer = None
         if isinstance(rt, Task):
@@ -218,15 +226,46 @@ class Remote(object):
                 break
 
     def _job_ends(self, task=None):
-        """Every job's monitor: the scheduler learns that the job ended."""
+        """Every job's monitor: the scheduler learns that the job ended.  A
+        job with job_retries lost with its server runs again (its end and
+        the next run's start are not reported); the end of a job run again
+        is that of the remote task the client has."""
         while True:
             msg = yield task.receive()
             if isinstance(msg, MonitorStatus):
+                rtask = msg.info
+                self.monitor.send(MonitorStatus(rtask, None))
+                opts = self.opts.pop(rtask, None)
+                if opts is not None:
+                    if not self.closed and opts.retry(msg):
+                        self.quiet[rtask] += 1
+                        Task(self._retry, opts, msg)
+                        continue
+                    if opts.origin != rtask:
+                        msg = MonitorStatus(opts.origin, msg.type, msg.value)
+                    if opts.held:
+                        refs.settle(opts.origin,
+                                    msg.value if msg.type is StopIteration else msg)
                 if self.client.status_task is not None:
-                    self.ends.setdefault(msg.info, msg)
-                self.monitor.send(MonitorStatus(msg.info, None))
+                    self.ends.setdefault(rtask, msg)
             elif msg == "quit":
                 break
+
+    def _retry(self, opts, lost, task=None):
+        """Run job ``opts`` again; ``lost``: how its last run ended."""
+        logger.info("dispycos: job %s lost with its server (%s); it runs again (%d more "
+                    "times at most)", opts.origin, lost.value, opts.retries)
+        rtask = None
+        try:
+            rtask = yield self._send(opts, opts.where, opts.cpu, opts.name, opts.code,
+                                     opts.args, opts.kwargs)
+        finally:
+            if rtask is None:            # no server for it: it ends as it was lost
+                final = MonitorStatus(opts.origin, lost.type, lost.value)
+                if opts.held:
+                    refs.settle(opts.origin, final)
+                if self.client.status_task is not None:
+                    self.client.status_task.send(final)
 
     def _inbox(self, task=None):
         """The scheduler's messages: the status stream (completed here and
@@ -242,9 +281,13 @@ class Remote(object):
                     break
                 continue
             if isinstance(msg, MonitorStatus):
+                if self._quiet(msg.info):
+                    continue
                 msg = self.ends.pop(msg.info, msg)
             elif isinstance(msg, DispycosStatus):
                 if msg.status == Status.TaskStarted and isinstance(msg.info, DispycosTaskInfo):
+                    if self._quiet(msg.info.task):
+                        continue
                     given = self.args.pop(msg.info.task, None)
                     if given is not None:
                         msg.info.args, msg.info.kwargs = given
@@ -257,20 +300,39 @@ class Remote(object):
         for t in (self.pulser, self.job_ends):
             if t is not None:
                 t.send("quit")
+        if self.limits is not None:
+            self.limits.stop()
         self.args.clear()
         self.ends.clear()
+        self.quiet.clear()
         if why:
             logger.warning("dispycos: the scheduler at %s ended this client: %s",
                            self.location, why)
 
     # ---- the Client's methods ------------------------------------------------------------
 
+    def _quiet(self, rtask):
+        """Whether a stream message about ``rtask`` is not passed on."""
+        n = self.quiet.get(rtask)
+        if not n:
+            return False
+        if n == 1:
+            del self.quiet[rtask]
+        else:
+            self.quiet[rtask] = n - 1
+        return True
+
     def _submit(self, where, cpu, gen, args, kwargs):
         client = self.client
-        if client.job_retries or client.job_timeout:
-            raise NotImplementedError("dispycos: job_retries and job_timeout are not supported "
-                                      "with a shared scheduler yet")
+        _check_job_options(client.job_retries, client.job_timeout)
         name, code = client._job_code(gen)
+        opts = None
+        if client.job_retries or client.job_timeout:
+            opts = Job(where, cpu, name, code, args, kwargs, client.job_retries,
+                       client.job_timeout)
+        return self._send(opts, where, cpu, name, code, args, kwargs)
+
+    def _send(self, opts, where, cpu, name, code, args, kwargs):
         while True:
             placed = yield self._call("place", where, cpu)
             if placed is None:
@@ -283,8 +345,19 @@ class Remote(object):
                 self.ctl.send(("placed", number, None))
                 raise
             if isinstance(rtask, Task):
-                if self.client.status_task is not None:
+                again = opts is not None and opts.origin is not None
+                if again:
+                    self.quiet[rtask] += 1           # (its TaskStarted)
+                elif self.client.status_task is not None:
                     self.args[rtask] = (tuple(args), dict(kwargs))
+                if opts is not None:
+                    if opts.origin is None:
+                        opts.origin = rtask
+                        if opts.retries:
+                            opts.held = refs.hold(rtask)
+                    self.opts[rtask] = opts
+                    if opts.timeout:
+                        self.limits.add(rtask, opts.timeout)
                 self.ctl.send(("placed", number, rtask))
                 return rtask
             if (yield self._call("placed", number)) != "again":

@@ -22,7 +22,7 @@ import pytest
 import pycos
 from pycos.netpycos import PeerOffline
 from pycos.dispycos import (Client, DispycosNodeAllocate, DispycosStatus, DispycosTaskInfo,
-                            Scheduler)
+                            JobTimeout, Scheduler)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
 from netutil import Proc  # noqa: E402
@@ -387,4 +387,74 @@ def test_silent_client_is_closed_and_next_served(cluster, tmp_path):
     finally:
         if silent is not None:
             silent.kill()
+        scheduler.stop()
+
+
+def tells(boss, x, task=None):
+    """Tells ``boss`` which process runs it, waits for its go."""
+    import os
+    boss.send((task, os.getpid()))
+    if (yield task.receive(timeout=60)) != "go":
+        raise RuntimeError("no go")
+    return x * x
+
+
+def patient(seconds, task=None):
+    try:
+        yield task.sleep(seconds)
+    except JobTimeout:           # (job code has it unimported)
+        return "stopped in time"
+    return "slept"
+
+
+def _kill_first(runs, task=None):
+    """Kills the server of the first run it hears of; lets the next go."""
+    job, pid_ = yield task.receive(timeout=60)
+    runs.append(pid_)
+    os.kill(pid_, signal.SIGKILL)
+    job, pid_ = yield task.receive(timeout=60)
+    runs.append(pid_)
+    job.send("go")
+
+
+def test_job_options_with_a_shared_scheduler(cluster, tmp_path):
+    """job_retries and job_timeout work through a shared scheduler as with
+    the in-process one: a job lost with its server runs again on another
+    and is reported once, as the task rtask() returned; a job past its time
+    limit gets JobTimeout."""
+    sched, start_node = cluster
+    secret = start_node.secret
+    scheduler, port = start_scheduler(secret, tmp_path / "sched")
+    try:
+        start_node(1, peer_port=port)
+        start_node(1, peer_port=port)
+        st = pycos.Task(_statuses)
+        client = Client([tells, patient, sleeper], status_task=st, job_retries=1)
+        runs = []
+
+        def main(task=None):
+            assert (yield client.schedule(pycos.Location("127.0.0.1", port))) == 0
+            while len((yield client.servers())) < 2:
+                yield task.sleep(0.05)
+            boss = pycos.Task(_kill_first, runs)
+            rt = yield client.rtask(tells, boss, 6)
+            value = yield rt(timeout=60)
+            yield boss.finish(timeout=30)
+            client.job_retries, client.job_timeout = 0, 0.5
+            late = yield client.rtask(sleeper)
+            caught = yield client.io_rtask(patient, 3600)
+            out = (rt, value, (yield late(timeout=30)), (yield caught(timeout=30)))
+            yield client.close()
+            return out
+        rt, value, late, caught = pycos.Task(main).value(timeout=80)
+        assert value == 36 and len(runs) == 2 and runs[0] != runs[1]
+        assert isinstance(late, pycos.MonitorStatus) and late.type is JobTimeout, late
+        assert caught == "stopped in time"
+        got = st.value(timeout=30)
+        started = [m.info.task for m in got if isinstance(m, DispycosStatus)
+                   and m.status == Scheduler.TaskStarted]
+        ended = [m for m in got if isinstance(m, pycos.MonitorStatus)]
+        assert len(started) == 3 and started[0] == rt
+        assert len(ended) == 3 and ended[0].info == rt and ended[0].value == 36
+    finally:
         scheduler.stop()
