@@ -169,8 +169,8 @@ def main(argv=None):
     conf = nodeconf.load(argv)
     if conf.save_config:
         return 0
-    if conf.debug:
-        logger.setLevel(logging.DEBUG)
+    # (a program: it shows its news, as 4.x's node did; a library would not)
+    logger.setLevel(logging.DEBUG if conf.debug else logging.INFO)
     config.MsgTimeout = conf.msg_timeout
     # clients' files land here: ours alone (another local user must not
     # plant files a server would load)

@@ -1,15 +1,44 @@
 """The ``pycos`` logger.
 
-``logger`` is a standard :class:`logging.Logger` named ``pycos``, so the
-application decides where records go and how they look (``logging`` config,
-handlers, levels).  pycos installs no handler: with no configuration at all,
-warnings and errors (for instance an uncaught exception in a task) still
-reach stderr through ``logging.lastResort``, and nothing below WARNING is
-printed.
+``logger`` is a standard :class:`logging.Logger` named ``pycos``, so an
+application that configures ``logging`` decides where its records go and
+how they look (handlers, formats, levels), as with any library.
 
-``Logger`` keeps programs written for the original working: it has the old
-constructor ``Logger(name, stream=sys.stdout, level=None, log_ms=False)`` and
-methods (``setLevel``, ``show_ms``, ``debug``...``critical``, ``flush``,
+Programs written for pycos 4.x expect more: there, ``pycos.logger`` was a
+home-made logger that printed every message at INFO and above on standard
+output as ``YYYY-mm-dd HH:MM:SS name - message``, with nothing configured,
+and many of them report their results with ``pycos.logger.info()``.  So:
+
+- the logger's level is left unset, as a library's should be (so it is
+  the root logger's, WARNING unless the application says otherwise): a
+  program that uses pycos and says nothing about logging sees only
+  warnings and errors.  4.x programs say: they call
+  ``pycos.logger.setLevel(pycos.Logger.DEBUG)`` (or ``INFO``; the 4.x
+  spelling ``pycos.logger.setLevel(pycos.logger.DEBUG)`` works too, the
+  level names are attributes of the logger), and ``show_ms(flag)`` adds
+  milliseconds to the time, as in 4.x.  The programs ``dispycosnode`` and
+  ``dispycos`` set INFO for themselves, as 4.x's printed it;
+- while the application has configured no handler (none on the root logger,
+  none on ``pycos`` or on the logger a record came from), one fallback
+  handler prints what 4.x printed: INFO and DEBUG records (those the level
+  lets through) on standard output
+  in 4.x's format; WARNING and above keep Python's own last-resort
+  behaviour (the message on standard error), so problems stay on the error
+  stream where tools look for them.  Once the application configures a
+  handler that gets pycos's records (``logging.basicConfig()``, pytest's
+  capture, a handler on ``pycos``), the fallback prints nothing and the records go only where the
+  application sends them.
+
+pycos's own INFO messages are few -- a node's clients and servers coming
+and going, a peer lost (not one that said goodbye), a netpycos scheduler
+listening on loopback only for want of a secret -- and the rest is DEBUG,
+shown only to programs that ask for it.  (4.x renamed its logger to
+``dispycos`` when that module was imported; records here keep the name of
+the logger they come from.)
+
+``Logger`` keeps programs that make their own 4.x logger working: it has the
+old constructor ``Logger(name, stream=sys.stdout, level=None, log_ms=False)``
+and methods (``setLevel``, ``show_ms``, ``debug``...``critical``, ``flush``,
 ``shutdown``) but is only a thin face over a ``logging.Logger`` with one
 stream handler.
 """
@@ -19,7 +48,71 @@ import sys
 
 __all__ = ["logger", "Logger"]
 
+#: 4.x's format, without and with milliseconds
+_DATEFMT = "%Y-%m-%d %H:%M:%S"
+_FMT = "%(asctime)s %(name)s - %(message)s"
+_FMT_MS = "%(asctime)s.%(msecs)03d %(name)s - %(message)s"
+
+_LEVELS = (("DEBUG", logging.DEBUG), ("INFO", logging.INFO), ("WARN", logging.WARNING),
+           ("WARNING", logging.WARNING), ("ERROR", logging.ERROR),
+           ("CRITICAL", logging.CRITICAL), ("FATAL", logging.CRITICAL))
+
+
+class _Fallback(logging.Handler):
+    """What a 4.x program saw, for as long as the application has configured
+    no handler of its own (see the module docstring)."""
+
+    pycos_fallback = True
+
+    def __init__(self):
+        logging.Handler.__init__(self)
+        self.setFormatter(logging.Formatter(_FMT, _DATEFMT))
+
+    def _others(self, record):
+        """True when a handler other than this one gets ``record``."""
+        c = logging.Logger.manager.loggerDict.get(record.name)
+        if not isinstance(c, logging.Logger):
+            c = logger
+        while c is not None:
+            if any(h is not self for h in c.handlers):
+                return True
+            if not c.propagate:
+                return False
+            c = c.parent
+        return False
+
+    def emit(self, record):
+        if self._others(record):
+            return
+        if record.levelno >= logging.WARNING:
+            if logging.lastResort is not None:
+                logging.lastResort.handle(record)
+            return
+        stream = sys.stdout              # (the one of the moment: redirections work)
+        if stream is None:
+            return
+        try:
+            stream.write(self.format(record) + "\n")
+            stream.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def _show_ms(flag):
+    """4.x's ``pycos.logger.show_ms(flag)``: milliseconds in the time of
+    what the fallback prints."""
+    _FALLBACK.setFormatter(logging.Formatter(_FMT_MS if flag else _FMT, _DATEFMT))
+
+
 logger = logging.getLogger("pycos")
+for _name, _level in _LEVELS:
+    setattr(logger, _name, _level)
+for _h in list(logger.handlers):      # (this module imported afresh: one fallback)
+    if getattr(_h, "pycos_fallback", False):
+        logger.removeHandler(_h)
+_FALLBACK = _Fallback()
+logger.addHandler(_FALLBACK)
+logger.show_ms = _show_ms
 
 
 class Logger(object):
@@ -48,10 +141,7 @@ class Logger(object):
         self._logger.setLevel(level)
 
     def show_ms(self, flag):
-        datefmt = "%Y-%m-%d %H:%M:%S"
-        fmt = "%(asctime)s.%(msecs)03d %(name)s - %(message)s" if flag else \
-            "%(asctime)s %(name)s - %(message)s"
-        self._handler.setFormatter(logging.Formatter(fmt, datefmt))
+        self._handler.setFormatter(logging.Formatter(_FMT_MS if flag else _FMT, _DATEFMT))
 
     def debug(self, msg, *args):
         self._logger.debug(msg, *args)

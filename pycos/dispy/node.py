@@ -8,8 +8,7 @@ task ``dispycos_node`` answers a client's scheduler:
     the node's :class:`DispycosNodeInfo` (name, address, CPUs, platform,
     availability) as ``("node_info", node, info)``;
 ``("reserve", client_id, cpus, scheduler, settings)``
-    start ``cpus`` server processes for that client (in the client's own
-    directory under ``dest_path``, where its files were sent), or answer
+    start ``cpus`` server processes for that client, or answer
     ``("node_busy", node)`` while another client has the node;
     ``settings``: the client's ``pulse_interval``, ``zombie_period``,
     ``restart_servers`` and ``node_setup`` (code, name, pickled arguments);
@@ -29,6 +28,14 @@ avail_info)`` every pulse interval (the client's, within the node's
 period (the client's, or else the node's ``--zombie_period``) plus one
 interval is taken for dead and its client released
 (:mod:`pycos.dispy.liveness`).
+
+Directories, as in 4.x: the client's files are sent (before ``reserve``)
+to its own directory ``<dest_path>/<client_id>``, which is the node's
+``dest_path`` while it serves that client (files sent to the node then land
+there too); ``node_setup`` runs in it, and server ``n`` (1, 2, ...) in its
+subdirectory ``dispycos_server_<n>``, which is that server's ``dest_path``
+-- so ``../name`` from a job is one of the client's files.  A server's
+directory goes when the server ends, the client's when it is released.
 
 The servers of a client are the children of one process per client,
 :mod:`pycos.dispy.spawner` (it runs ``node_setup`` first, then forks them);
@@ -76,6 +83,9 @@ RESTART_MIN_RUN = 1.0
 
 #: schedulers told the node is busy, to tell when it is free (at most)
 MAX_ASKED = 64
+
+#: each server's directory in its client's (4.x's names: numbered from 1)
+SERVER_DIR = "dispycos_server_%d"
 
 
 def _avail(location, path):
@@ -249,6 +259,7 @@ class NodeDaemon(object):
         path = os.path.join(self.dest_path, _safe(cid))
         os.makedirs(path, exist_ok=True)
         c = self.client = _Client(cid, scheduler, path)
+        self.sched.dest_path = path          # (files sent to the node now are the client's)
         pulse = settings.get("pulse_interval") or self.min_pulse
         pulse = min(max(pulse, self.min_pulse), self.max_pulse)
         zombie = settings.get("zombie_period") or self.zombie_period
@@ -264,7 +275,9 @@ class NodeDaemon(object):
             port = self.server_ports[i] if i < len(self.server_ports) else 0
             servers.append({"index": i, "name": "%s-%d" % (self.sched.name, i), "cid": cid,
                             "host": loc.addr, "port": port, "node_addr": loc.addr,
-                            "node_port": loc.port, "secret": self._secret or "", "dir": path,
+                            "node_port": loc.port, "secret": self._secret or "",
+                            "dir": os.path.join(path, SERVER_DIR % (i + 1)),
+                            "client_dir": path,
                             "insecure": self.insecure, "config": self.server_config})
         r, w = os.pipe()
         setup = settings.get("node_setup")
@@ -370,6 +383,8 @@ class NodeDaemon(object):
             except OSError:
                 pass
             yield _reap([proc], STOP_GRACE + 2)
+        if self.sched.dest_path == c.path:
+            self.sched.dest_path = self.dest_path
         shutil.rmtree(c.path, ignore_errors=True)
         if self.client is c:             # (the node is free only now)
             self.client = None

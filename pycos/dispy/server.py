@@ -269,8 +269,13 @@ def run(cfg):
     """Be the server described by ``cfg`` until told to end."""
     for k, v in (cfg.get("config") or {}).items():
         setattr(config, k, v)
+    # its own directory (its dest_path: files sent to it land there) in the
+    # client's, both on sys.path, as in 4.x (see pycos.dispy.spawner)
     os.makedirs(cfg["dir"], exist_ok=True)
     os.chdir(cfg["dir"])
+    for d in (cfg.get("client_dir"), cfg["dir"]):
+        if d and d not in sys.path:
+            sys.path.insert(0, d)
     sched = netpycos.Pycos(name=cfg["name"], host=cfg["host"], tcp_port=cfg.get("port", 0),
                            udp_port=0, discover_peers=False, secret=cfg["secret"],
                            dest_path=cfg["dir"], insecure=cfg.get("insecure", False))

@@ -173,8 +173,8 @@ def _console(shared):
 def main(argv=None):
     """Run the shared scheduler (see the module docstring); its exit status."""
     conf = load(argv)
-    if conf.debug:
-        logger.setLevel(logging.DEBUG)
+    # (a program: it shows its news, as 4.x's scheduler did)
+    logger.setLevel(logging.DEBUG if conf.debug else logging.INFO)
     config.MsgTimeout = conf.msg_timeout
     # clients' code waits here to go to the nodes: ours alone
     os.makedirs(conf.dest_path, mode=0o700, exist_ok=True)

@@ -3,7 +3,11 @@
 For each client it serves, the node daemon (:mod:`pycos.dispy.node`) starts
 one process running :func:`main` and writes it one JSON line of settings on
 standard input: the servers' settings, and the client's ``node_setup`` (its
-code, name and arguments) if it has one.  This process then
+code, name and arguments) if it has one.  It works in the client's
+directory on the node (``dir``: where the client's files are; on
+``sys.path`` and ``PATH``), and each server in its own subdirectory
+``dispycos_server_<n>`` of it, as in 4.x -- so ``../name`` from a job is
+one of the client's files.  This process then
 
 1. runs ``node_setup`` -- once for the node, before any server starts -- in
    its ``__main__`` namespace, on a scheduler of its own that it ends
@@ -21,7 +25,8 @@ code, name and arguments) if it has one.  This process then
    as its own standard input: its lifeline) and then this process.
 
 A server's own end (crash, ``kill -9``) is noticed with SIGCHLD, so the node
-learns it at once.
+learns it at once; its directory is removed then (a server started again
+begins with an empty one).
 """
 
 import base64
@@ -29,6 +34,7 @@ import json
 import os
 import pickle
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,6 +143,8 @@ class _Spawner(object):
         lifeline = self.lifelines.pop(index, None)
         if isinstance(lifeline, int):
             os.close(lifeline)
+        # its directory goes with it (a server started again gets a fresh one)
+        shutil.rmtree(self.servers[index]["dir"], ignore_errors=True)
         self.report("exit %d %d" % (index, status))
 
     def reap(self):
@@ -229,5 +237,10 @@ def main():
             return
         line += chunk
     cfg = json.loads(line)
+    # the client's directory, as 4.x: node_setup runs here, its files are
+    # importable (the servers, forked, inherit sys.path) and its programs
+    # found on PATH
     os.chdir(cfg["dir"])
+    sys.path.insert(0, cfg["dir"])
+    os.environ["PATH"] = cfg["dir"] + os.pathsep + os.environ.get("PATH", "")
     sys.exit(_Spawner(cfg).run())

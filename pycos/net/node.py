@@ -342,10 +342,12 @@ class Node(object):
                 if self._pending.pop(req, None) is w:
                     w.resolve(0 if w.kind == "online" else peer.location)
 
-    def _peer_offline(self, peer, why):
+    def _peer_offline(self, peer, why, goodbye=False):
         if peer.gone and self._peers.get(peer.location) is not peer:
             return
-        logger.info("netpycos: peer %s (%s) is offline: %s", peer.location, peer.name, why)
+        # (a peer that said goodbye is routine, for DEBUG; one lost is news)
+        (logger.debug if goodbye else logger.info)(
+            "netpycos: peer %s (%s) is offline: %s", peer.location, peer.name, why)
         loc = peer.location
         with self._lock:
             if self._peers.get(loc) is peer:

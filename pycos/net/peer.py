@@ -509,7 +509,7 @@ class Peer(object):
             except _Bye:
                 node._flush_sends()
                 self._lost(sock, "peer said goodbye")
-                node._peer_offline(self, "closed by the peer")
+                node._peer_offline(self, "closed by the peer", goodbye=True)
                 break
             except Exception as e:         # ProtocolError, a pickle that does not load...
                 node._flush_sends()

@@ -23,7 +23,8 @@ discovery to find each other:
    that far;
 4. requires the example to end by itself with status 0 within the time
    limit, to print no traceback, and to print the results it is written to
-   print; the node must have released it (``status`` says idle).
+   print; the node must have released it (``status`` says idle) and
+   removed everything the client sent (its ``dest_path`` is empty).
 
 TMPDIR points into the test's own directory, so the default ``dest_path``
 of the client and of the node (both under the temporary directory) stay
@@ -49,14 +50,30 @@ come back as the gaps close):
 - ``dispycos_httpd1.py``: needs pycos.httpd (issue 17).
 - ``dispycos_httpd2.py``: needs pycos.httpd (issue 17).
 - ``dispycos_remote_scheduler.py``: needs the shared scheduler program (`python -m pycos.dispycos`, `schedule(location)`) and pycos.httpd.
-- ``dispycos_kbd_int.py``: prints its results with pycos.logger.info(): 4.x's logger wrote INFO to stdout by default; ours, a standard logging.Logger, installs no handler.
-- ``dispycos_mas.py``: the same logger difference.
-- ``dispycos_client10.py``: the same logger difference.
-- ``dispycos_mem_servers.py``: reads its data files from the installed package's examples directory (pycos/examples), which this package does not ship.
-- ``dispycos_client9_server.py``: the same pycos/examples data files.
-- ``dispycos_client9_node.py``: the pycos/examples data files, and node_setup expects the client's files in the node's directory with each server in a subdirectory (dispycos_server_<i>) of it.
-- ``dispycos_client5.py``: runs ../dispycos_client5_proc.py from a server: expects each server in a subdirectory of the client's directory.
+- ``dispycos_client9_node.py``: sends its data file to the node when it is
+  discovered (``disable_nodes``, NodeDiscovered), for ``node_setup`` to
+  open by name.  In 4.x a node is reserved for the client before
+  NodeDiscovered, so that file lands in the client's directory; here the
+  node is reserved only when it is initialized (after ``enable_node``), so
+  the file lands in the node's ``--dest_path`` itself, and ``node_setup``
+  (in the client's directory) does not find it.
+
+``dispycos_client10.py`` runs behind the ``soak`` marker (its smallest
+run takes about 45 s; see its test).
+
+Three examples read data files from the installed package's ``examples``
+directory (``os.path.dirname(pycos.__file__)/examples/*.py``): 4.x's setup
+installs its example programs there (``package_data`` ``examples/*``), so
+a 4.x user's installation has exactly the files this module fetched.  This
+package ships no such directory (the originals are never copied into it),
+so these tests give the example an installation of its own: a ``pycos``
+directory in the test's directory whose entries are links to this
+package's, plus ``examples`` holding the fetched originals -- the original
+package's own data, where its installation put it
+(``dispycos_mem_servers.py``, ``dispycos_client9_server.py``;
+``dispycos_client10.py`` takes the directory as an argument instead).
 """
+import hashlib
 import os
 import queue
 import re
@@ -211,6 +228,22 @@ class Run(object):
         self.env = env
         self.progs = []
 
+    def install(self):
+        """A 4.x-like installation for the examples that read
+        ``dirname(pycos.__file__)/examples``: ``site/pycos`` links to this
+        package's files, with ``examples`` the fetched originals (see the
+        module docstring); it comes first on PYTHONPATH (call before
+        starting anything)."""
+        pkg = os.path.join(self.dir, "site", "pycos")
+        os.makedirs(pkg)
+        here = os.path.join(ROOT, "pycos")
+        for name in os.listdir(here):
+            if name != "__pycache__":
+                os.symlink(os.path.join(here, name), os.path.join(pkg, name))
+        os.symlink(self.examples, os.path.join(pkg, "examples"))
+        self.env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(pkg),
+                                                  self.env["PYTHONPATH"]])
+
     def start(self, argv, name, stdin=True):
         p = Prog([sys.executable] + argv, name, self.examples, self.env, stdin=stdin)
         self.progs.append(p)
@@ -220,6 +253,8 @@ class Run(object):
         node = self.start(["-m", "pycos.dispycosnode", "-c", str(cpus), "-i", "127.0.0.1"],
                           "dispycosnode")
         node.expect(r"^dispycosnode ", timeout=60)
+        # its default --dest_path, under TMPDIR
+        node.dest = os.path.join(self.env["TMPDIR"], "pycos-%d" % os.getuid())
         return node
 
     def close(self):
@@ -260,17 +295,21 @@ def _tracebacks(prog):
     return prog.output().count("Traceback") - prog.lines.count("KeyboardInterrupt")
 
 
-def finish(ex, node, timeout, results=(), interrupted=False):
+def finish(ex, node, timeout, results=(), interrupted=False, shown=None):
     """The example ends with 0 within ``timeout``, prints no traceback (but
-    for jobs ended by KeyboardInterrupt when ``interrupted``) and prints
+    for jobs ended by KeyboardInterrupt when ``interrupted``, and those an
+    example prints as a result on a line matching ``shown``) and prints
     every line in ``results`` ((pattern, count) pairs: at least that many
-    lines match); the node is idle again.  Returns the output lines."""
+    lines match); the node is idle again, with nothing left in its
+    ``dest_path``.  Returns the output lines."""
     rc = ex.wait(timeout)
     out = ex.output()
     context = "\n--- %s output:\n%s\n--- dispycosnode output:\n%s" % (ex.name, out,
                                                                      node.output())
     assert rc == 0, "%s ended with status %s%s" % (ex.name, rc, context)
     bad = _tracebacks(ex) if interrupted else out.count("Traceback")
+    if shown is not None:
+        bad -= len([line for line in ex.lines if re.search(shown, line)])
     assert bad <= 0, "%s printed a traceback%s" % (ex.name, context)
     for pattern, count in results:
         n = len([line for line in ex.lines if re.search(pattern, line)])
@@ -280,6 +319,9 @@ def finish(ex, node, timeout, results=(), interrupted=False):
     node.send_line("status")
     m = node.expect(r"^dispycosnode .*: (idle|client.*)$", timeout=20)
     assert m.group(1) == "idle", "the node still serves the example's client" + context
+    # the client's directory went with it, and every file sent went there
+    left = os.listdir(node.dest)
+    assert not left, "left in the node's dest_path %s: %r%s" % (node.dest, left, context)
     return ex.lines
 
 
@@ -377,3 +419,96 @@ def test_dispycos_live_analytics_channel(run):
     finish(ex, node, 90)
     assert time.monotonic() - ex.started >= 20, "the 1000 values were not all sent"
 
+
+@pytest.mark.timeout(120)
+def test_dispycos_client5(run):
+    """1 job running the shipped dispycos_client5_proc.py as ``../`` from
+    its server's directory (the client's files are in its parent), fed 10
+    lines by message, its output sent back line by line."""
+    node = run.node()
+    ex = run.start(["dispycos_client5.py", "1"], "dispycos_client5.py", stdin=False)
+    finish(ex, node, 90, [(r"^  job 1 processed by \S+:\d+$", 1),
+                          (r"^      job 1 output: Line ([1-9]|10) - current time is ", 10),
+                          (r"^  job 1 done$", 1)])
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_kbd_int(run):
+    """A never-ending job per server reporting its best value; on ``quit``
+    the client closes with terminate: the jobs get KeyboardInterrupt.  The
+    example prints with pycos.logger.info (4.x: on stdout, by default)."""
+    node = run.node()
+    ex = run.start(["dispycos_kbd_int.py"], "dispycos_kbd_int.py")
+    ex.expect(r'Enter "quit" or "exit" to end the program', timeout=30)
+    # (it prints a value only when it beats the best so far: the first one,
+    # then by chance)
+    ex.expect(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ - update from \S+:\d+: [0-9.]+$",
+              timeout=60)
+    ex.send_line("quit")
+    finish(ex, node, 60, interrupted=True)
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_mas(run):
+    """An agent per server sending the client its new low / high values,
+    printed with pycos.logger.info; ``quit`` ends it (terminate)."""
+    node = run.node()
+    ex = run.start(["dispycos_mas.py"], "dispycos_mas.py")
+    ex.expect(r'Enter "quit" or "exit" to end the program', timeout=30)
+    for _ in range(2):
+        ex.expect(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ - Update from \S+:\d+: "
+                  r"[0-9.]+ / [0-9.]+ $", timeout=60)
+    ex.send_line("quit")
+    finish(ex, node, 60, interrupted=True)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(150)
+def test_dispycos_client10(run):
+    """1 file (from the directory given) sent to a server, whose job sends
+    back a checksum per hash algorithm (printed with pycos.logger.info),
+    then closes its server (restart_servers: it comes back).  Behind the
+    soak marker: its smallest run takes about 45 s (a 2-5 s pause per
+    algorithm, no argument shortens it), and what it exercises is in the
+    default run already (pycos.logger.info output: kbd_int, mas; files
+    sent to a server, dispycos_close_server, a server restarted:
+    mem_servers)."""
+    node = run.node()
+    ex = run.start(["dispycos_client10.py", run.examples, "1"], "dispycos_client10.py",
+                   stdin=False)
+    # (the job skips the algorithms whose hexdigest() needs a length)
+    algs = len([a for a in hashlib.algorithms_guaranteed if not a.startswith("shake_")])
+    finish(ex, node, 120, [(r"^\S+ \S+ \S+ -   Sending \S+\.py to \S+:\d+$", 1),
+                           (r'^\S+ \S+ \S+ - \w+sum for "\S+\.py": [0-9a-f]+$', algs)])
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_mem_servers(run):
+    """A file of the installed package's examples directory sent to the
+    server: it is read into the server's memory (init_mem), then 5 checksum
+    requests by message.  One server: the example sends each file to one
+    server but runs init_mem with rtask(), which may pick another server
+    (with two, a job can look for its file on the other server when the
+    second file's transfer ends first)."""
+    run.install()
+    node = run.node(cpus=1)
+    ex = run.start(["dispycos_mem_servers.py", "1"], "dispycos_mem_servers.py", stdin=False)
+    # (a request may pick shake_128/256, whose hexdigest() needs a length:
+    # the example sends back that traceback as the result, on purpose)
+    finish(ex, node, 90, [(r"^\S+ \S+ \S+ -   sending \S+/pycos/examples/\S+\.py to ", 1),
+                          (r'^\S+ \S+ \S+ -   server at \S+:\d+ computed \w+ for \S+\.py as "',
+                           5)],
+           shown=r' computed shake_\d+ for \S+ as "Traceback \(most recent call last\):$')
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_client9_server(run):
+    """2 files of the installed package's examples directory sent to the
+    servers as they are discovered (disable_servers), read into memory by
+    server_setup; 15 checksum jobs on them."""
+    run.install()
+    node = run.node()
+    ex = run.start(["dispycos_client9_server.py", "2"], "dispycos_client9_server.py",
+                   stdin=False)
+    finish(ex, node, 90, [(r"^  Sending \S+/pycos/examples/\S+\.py to \S+:\d+$", 2),
+                          (r"^   \w+sum for \S+\.py: [0-9a-f]+$", 15)])
