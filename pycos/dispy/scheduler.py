@@ -91,7 +91,7 @@ class _Node(object):
 
 class _Server(object):
     __slots__ = ("task", "node", "rps", "status", "cpu_jobs", "jobs", "suspended", "closing",
-                 "cpu_free_at")
+                 "cpu_free_at", "sending")
 
     def __init__(self, task, node):
         self.task = task
@@ -103,6 +103,7 @@ class _Server(object):
         self.suspended = False
         self.closing = False
         self.cpu_free_at = 0.0       # when its last CPU job ended
+        self.sending = 0             # jobs placed here, their call not answered yet
 
     def usable(self):
         return (self.status == Status.ServerInitialized and not self.suspended
@@ -475,7 +476,7 @@ class Scheduler(Status):
                 continue
             node_busy = sum(x.cpu_jobs for x in s.node.servers.values())
             key = (s.cpu_jobs if cpu else 0, node_busy / max(len(s.node.servers), 1),
-                   len(s.jobs))
+                   len(s.jobs) + s.sending)
             if best is None or key < best_key:
                 best, best_key = s, key
         return best
@@ -543,6 +544,7 @@ class Scheduler(Status):
         ``announce``: TaskStarted goes to the status task (not for a job
         run again)."""
         self.calls -= 1
+        server.sending -= 1
         if not isinstance(rtask, netpycos.Task):
             server.closing = True        # (no other job goes there)
             self._unplace(server, cpu)
@@ -565,6 +567,7 @@ class Scheduler(Status):
         the call failed on the caller's side (arguments that do not
         pickle).  Instead of :meth:`placed`."""
         self.calls -= 1
+        server.sending -= 1
         self._unplace(server, cpu)
 
     def _unplace(self, server, cpu):
@@ -597,6 +600,7 @@ class Scheduler(Status):
             self.waiting.remove(entry)
         if cpu:                          # (taken now: other jobs run before this returns)
             server.cpu_jobs += 1
+        server.sending += 1              # (counted now: the next job sees it)
         return server
 
     def _wake(self, server=None, n=1):

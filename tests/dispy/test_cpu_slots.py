@@ -130,3 +130,28 @@ def test_jobs_waiting_at_a_server_end_on_terminate(cluster):
     ends = _run(client, main)
     for st in ends:
         assert isinstance(st, pycos.MonitorStatus) and st.type is KeyboardInterrupt, ends
+
+
+def test_io_jobs_placed_together_spread_over_servers(cluster):
+    """Eight I/O jobs submitted together go four to each of two servers: a
+    job counts on its server from the moment it is placed, not only once
+    its call is answered (else all of them went to the first server)."""
+    sched, start_node = cluster
+    start_node(2)
+    client = Client([nap])
+
+    def main(task):
+        while len((yield client.servers())) < 2:
+            yield task.sleep(0.05)
+        submits = [pycos.Task(lambda task=None: (yield client.io_rtask(nap, 0.3)))
+                   for _ in range(8)]
+        jobs = []
+        for t in submits:
+            jobs.append((yield t.finish()))
+        where = {}
+        for j in jobs:
+            where[j.location] = where.get(j.location, 0) + 1
+        for j in jobs:
+            yield j(timeout=30)
+        return sorted(where.values())
+    assert _run(client, main) == [4, 4]
