@@ -81,7 +81,7 @@ $(VENV)/pypy/bin/python: | system
 # one is what gets imported.
 $(VENV)/%/.installed: $(VENV)/%/bin/python $(BUILD_INPUTS)
 	$(VENV)/$*/bin/python build_reactor.py --remove-inplace
-	$(PIP_ENV) $(VENV)/$*/bin/python -m pip install -q -e '.[test,dispycos]'
+	$(PIP_ENV) $(VENV)/$*/bin/python -m pip install -q -e '.[test,dispycos,web,browser]'
 	$(VENV)/$*/bin/python -c "import pycos._reactor as r; assert r.lib.RX_PENDING == -1000000"
 	@touch $@
 

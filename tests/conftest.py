@@ -30,7 +30,7 @@ def _plain_pycos_outside_net(request):
     """Importing pycos.netpycos (the tests in tests/net and tests/dispy do) makes the
     networked scheduler the default, as it does for 4.x programs; every other
     test gets the plain one back."""
-    if request.node.nodeid.startswith(("tests/net/", "tests/dispy/")):
+    if request.node.nodeid.startswith(("tests/net/", "tests/dispy/", "tests/web/")):
         yield
         return
     import pycos
