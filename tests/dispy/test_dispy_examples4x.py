@@ -43,13 +43,15 @@ Examples left out, and why:
   it is exercised by that test).
 
 Examples that do not run yet against this package, and why (each is a gap
-of this package, tracked in its dispycos and web UI issues; their tests
-come back as the gaps close):
+of this package, tracked in its dispycos issue; their tests come back as
+the gaps close):
 
-- ``dispycos_client1.py``: needs pycos.httpd (issue 17).
-- ``dispycos_httpd1.py``: needs pycos.httpd (issue 17).
-- ``dispycos_httpd2.py``: needs pycos.httpd (issue 17).
-- ``dispycos_remote_scheduler.py``: needs the shared scheduler program (`python -m pycos.dispycos`, `schedule(location)`) and pycos.httpd.
+- ``dispycos_remote_scheduler.py``: runs its client through a shared
+  scheduler (``python -m pycos.dispycos``) with a ``DispycosNodeAllocate``
+  subclass whose ``allocate()`` is the client's own code.  4.x's shared
+  scheduler ran that code; ours does not run a client's code in the
+  scheduler process (it takes the allocation's fields only), and
+  ``schedule()`` says so with a TypeError.
 - ``dispycos_client9_node.py``: sends its data file to the node when it is
   discovered (``disable_nodes``, NodeDiscovered), for ``node_setup`` to
   open by name.  In 4.x a node is reserved for the client before
@@ -57,6 +59,10 @@ come back as the gaps close):
   node is reserved only when it is initialized (after ``enable_node``), so
   the file lands in the node's ``--dest_path`` itself, and ``node_setup``
   (in the client's directory) does not find it.
+
+The web UI's examples (``dispycos_httpd1.py``, ``dispycos_httpd2.py``,
+``dispycos_client1.py``) are opened as a user opens them: the address
+they print, with its token, on the fixed port 8181 they use.
 
 ``dispycos_client10.py`` runs behind the ``soak`` marker (its smallest
 run takes about 45 s; see its test).
@@ -512,3 +518,110 @@ def test_dispycos_client9_server(run):
                    stdin=False)
     finish(ex, node, 90, [(r"^  Sending \S+/pycos/examples/\S+\.py to \S+:\d+$", 2),
                           (r"^   \w+sum for \S+\.py: [0-9a-f]+$", 15)])
+
+
+# -- the examples with the web UI (pycos.httpd) ---------------------------------------------
+
+
+class WebUI(object):
+    """The web UI an example started, seen as a user sees it: the address
+    it printed (``pycos.httpd: open URL``), opened with that URL's token."""
+
+    def __init__(self, ex, timeout=60):
+        m = ex.expect(r"^pycos\.httpd: open (http://127\.0\.0\.1:8181/\?token=(\S+))$", timeout)
+        self.url, self.token = m.group(1), m.group(2)
+
+    def get(self, path, token=True):
+        """(status, headers, body) of a GET on the UI's own address."""
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", 8181, timeout=10)
+        try:
+            c.request("GET", path, headers={"X-Pycos-Token": self.token} if token else {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def api(self, path):
+        import json
+        status, _, body = self.get(path)
+        assert status == 200, (path, status, body)
+        return json.loads(body)
+
+    def until(self, what, cond, timeout=60):
+        """The cluster document once ``cond(doc)`` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            doc = self.api("/api/cluster")
+            if cond(doc):
+                return doc
+            assert time.monotonic() < deadline, "the UI never showed %s: %r" % (what, doc)
+            time.sleep(0.1)                  # (polls the UI, as the page's reader would)
+
+    def check_views(self, servers):
+        """The printed URL opens the page (its token becomes a cookie), and
+        every view's data is there: the cluster, each node and server, the
+        failures, the metrics; nothing without the token."""
+        import urllib.request
+        with urllib.request.urlopen(self.url, timeout=10) as r:   # follows the 303
+            page = r.read()
+        assert r.status == 200 and b"<html" in page.lower()
+        assert self.get("/api/cluster", token=False)[0] == 200  # loopback: reads are open
+        assert self.get("/api/node/x/suspend", token=False)[0] in (401, 403, 405)
+        doc = self.until("%d servers" % servers, lambda d: d["totals"]["servers"] >= servers)
+        for node in doc["nodes"]:
+            nd = self.api("/api/node/" + urllib.request.quote(node["id"], safe=""))
+            assert len(nd["server_list"]) >= 1, nd
+            for server in nd["server_list"]:
+                sd = self.api("/api/server/" + urllib.request.quote(server["id"], safe=""))
+                assert "jobs" in sd, sd
+        assert isinstance(self.api("/api/failures"), (list, dict))
+        status, headers, metrics = self.get("/metrics")
+        assert status == 200 and b"pycos_jobs_running" in metrics
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_httpd1(run):
+    """The UI of a client whose jobs (io_rtask) the user asks for by number
+    (each sleeps that many seconds): the views work, the two jobs show up
+    and are counted done; 'quit' waits for them (close(await_io=True))."""
+    node = run.node()
+    ex = run.start(["dispycos_httpd1.py"], "dispycos_httpd1.py")
+    ex.expect(r"Enter a number", timeout=30)
+    ui = WebUI(ex)
+    ui.check_views(servers=2)
+    ex.send_line("3")
+    ex.send_line("3")
+    ui.until("2 jobs running", lambda d: d["totals"]["running"] == 2)
+    ui.until("2 jobs done", lambda d: d["totals"]["done"] == 2 and d["totals"]["running"] == 0)
+    ex.send_line("quit")
+    finish(ex, node, 60)
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_httpd2(run):
+    """The same with jobs of 20-50 s that 'quit' terminates (close()
+    without awaiting them): the UI shows them running first."""
+    node = run.node()
+    ex = run.start(["dispycos_httpd2.py"], "dispycos_httpd2.py")
+    ex.expect(r"Enter anything else", timeout=30)
+    ui = WebUI(ex)
+    ui.check_views(servers=2)
+    ex.send_line("a")
+    ex.send_line("b")
+    ex.expect(r"^  2: rtask \S+ created$", timeout=30)
+    ui.until("2 jobs running", lambda d: d["totals"]["running"] == 2)
+    ex.send_line("quit")
+    finish(ex, node, 60, [(r"^rtask \S+ started$", 2)], interrupted=True)
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_client1(run):
+    """2 jobs (rtask) of 5-10 s with the UI up: they show up as running
+    (one per server) and the example ends by itself after them."""
+    node = run.node()
+    ex = run.start(["dispycos_client1.py", "2"], "dispycos_client1.py", stdin=False)
+    ui = WebUI(ex)
+    ui.until("2 jobs running", lambda d: d["totals"]["running"] == 2)
+    ui.check_views(servers=2)
+    finish(ex, node, 60, [(r"^  job [01] processed by \S+:\d+$", 2)])
