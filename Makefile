@@ -2,6 +2,7 @@
 #
 #   make test    set everything up, then build and run every test
 #   make demo    run the demo programs
+#   make demo-ui the dispycos demo with its web UI (UI_PORT=, DEMO_ARGS='JOBS POINTS')
 #   make help    list the targets
 #
 # A fresh Debian machine with only this repository passes `make test`:
@@ -53,7 +54,7 @@ commas = $(subst $(space),$(comma),$(strip $(1)))
 
 PIP_ENV := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off
 
-.PHONY: help setup system venvs ctest ctest-asan ctest-valgrind pytest test demo \
+.PHONY: help setup system venvs ctest ctest-asan ctest-valgrind pytest test demo demo-ui \
         bench bench-setup bench-quick clean distclean ctest-sources
 
 help:  ## list the targets
@@ -158,6 +159,9 @@ demo: system $(VENV)/cpython/.installed  ## run the demo programs (DEMOS in the 
 	    echo "===== $$d"; \
 	    $(VENV)/cpython/bin/python "$$d" </dev/null || { echo "demo $$d FAILED" >&2; exit 1; }; \
 	done
+
+demo-ui: system $(VENV)/cpython/.installed  ## the dispycos demo with its web UI: open the printed URL; Enter ends it
+	$(VENV)/cpython/bin/python examples/dispycos_demo.py --ui$(if $(UI_PORT),=$(UI_PORT)) $(DEMO_ARGS)
 
 # ---- benchmarks -------------------------------------------------------------
 

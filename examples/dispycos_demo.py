@@ -8,7 +8,12 @@ and, above it, the cluster's status messages, the node's output and
 pycos's log messages; then it prints the results and shuts everything
 down.  Run it with::
 
-    python examples/dispycos_demo.py [JOBS [POINTS]]
+    python examples/dispycos_demo.py [--ui[=PORT]] [JOBS [POINTS]]
+
+``--ui`` (``make demo-ui``) also serves the cluster's web UI (pycos.httpd,
+on port 8181 unless given): open the address it prints, with its token,
+to watch the nodes, servers and jobs live; once the jobs are done the
+cluster stays up for you to look around until you press Enter.
 
 The progress line goes to standard error; it is forced on here, so it shows
 even when the output is not a terminal (then as plain lines, one per
@@ -18,6 +23,7 @@ discovery.
 """
 import logging
 import sys
+import threading
 
 import pycos
 from pycos.dispycos import Client, DispycosStatus, Progress, Scheduler
@@ -58,10 +64,23 @@ def show_status(progress, task=None):
                 break
 
 
-def main(njobs, points, progress, task=None):
+def read_enter(waiter):
+    """(a thread) Tell ``waiter`` when the user pressed Enter (or closed
+    the input)."""
+    sys.stdin.readline()
+    waiter.send("enter")
+
+
+def main(njobs, points, progress, ui_port=None, task=None):
     status = pycos.Task(show_status, progress)
     watcher = progress.task(forward=status)
     client = Client([estimate_pi], status_task=watcher)
+    http_server = None
+    if ui_port is not None:
+        from pycos import httpd          # (needs the web extra: h11)
+        # before schedule(): it sees the cluster's status from the start
+        # (and passes every message on to the watcher)
+        http_server = httpd.HTTPServer(client, port=ui_port, poll_sec=2)
     if (yield client.schedule()):
         raise Exception("could not start the scheduler")
     jobs = []
@@ -71,7 +90,16 @@ def main(njobs, points, progress, task=None):
     results = []
     for rtask in jobs:
         results.append((yield rtask()) if rtask is not None else None)
+    if http_server is not None:
+        progress.say("the jobs are done; the cluster stays up for the web UI at %s -- "
+                     "press Enter to end" % (http_server.url,))
+        reader = threading.Thread(target=read_enter, args=(task,), name="read-enter")
+        reader.start()
+        yield task.receive()
+        reader.join()
     yield client.close()
+    if http_server is not None:
+        yield http_server.shutdown().finish()
     yield watcher.finish()                 # (the progress line's summary is out)
     yield status.finish()
     print("results:")
@@ -92,13 +120,19 @@ def main(njobs, points, progress, task=None):
 
 
 if __name__ == "__main__":
-    njobs = int(sys.argv[1]) if len(sys.argv) > 1 else 16
-    points = int(sys.argv[2]) if len(sys.argv) > 2 else 2000000
+    argv = sys.argv[1:]
+    ui_port = None
+    if argv and argv[0].startswith("--ui"):
+        flag = argv.pop(0)
+        ui_port = int(flag.partition("=")[2] or 8181)
+    njobs = int(argv[0]) if argv else 16
+    points = int(argv[1]) if len(argv) > 1 else 2000000
     print("dispycos demo: %d jobs, each estimating pi from %d random points" % (njobs, points))
     sys.stdout.flush()
     # the live line on standard error; what the node prints, and pycos's
     # log messages, go above it
     progress = Progress(total=njobs, force=True)
     logging.getLogger("pycos").addHandler(progress.log_handler())
-    ok = run(main, njobs, points, progress, output=lambda line: progress.say("  " + line))
+    ok = run(main, njobs, points, progress, ui_port, output=lambda line: progress.say("  " + line),
+             timeout=None if ui_port is not None else 120)
     sys.exit(0 if ok else 1)

@@ -279,3 +279,71 @@ def test_node_live_line_on_a_tty_and_not_on_a_pipe(cluster, tmp_path):
     out = "\n".join(piped.lines)
     assert "\r" not in out and "\x1b" not in out, out
     assert not re.search(r"^node pipenode: ", out, re.M), out
+
+
+def test_demo_with_the_web_ui(tmp_path):
+    """``dispycos_demo.py --ui``: it prints the UI's address, the UI shows
+    the jobs done, and the cluster stays up (the UI answering) until the
+    user presses Enter; then everything ends as without it."""
+    import http.client
+    import json
+    import queue
+    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, "dispycos_demo.py"),
+                             "--ui=0", "4", "100000"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+                            start_new_session=True)
+    lines = queue.Queue()
+    seen = []
+
+    def read():
+        for raw in proc.stdout:
+            lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        lines.put(None)
+    reader = threading.Thread(target=read, name="demo-output")
+    reader.start()
+
+    def expect(pattern, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            assert line is not None, "the demo ended early:\n" + "\n".join(seen)
+            seen.append(line)
+            m = re.search(pattern, line)
+            if m:
+                return m
+    try:
+        m = expect(r"^pycos\.httpd: open http://127\.0\.0\.1:(\d+)/\?token=(\S+)$")
+        port, token = int(m.group(1)), m.group(2)
+        expect(r"the cluster stays up for the web UI at http://127\.0\.0\.1:%d/" % port)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/api/cluster", headers={"X-Pycos-Token": token})
+        doc = json.loads(c.getresponse().read())
+        c.close()
+        assert doc["totals"]["done"] == 4 and doc["totals"]["servers"] == 2, doc
+        assert proc.poll() is None                   # still up, waiting for Enter
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+        assert proc.wait(60) == 0, "\n".join(seen)
+        reader.join(10)
+        while not lines.empty():
+            line = lines.get()
+            if line is not None:
+                seen.append(line)
+        out = "\n".join(seen)
+        assert "Traceback" not in out, out
+        assert re.search(r"^mean of 4 estimates: 3\.\d+", out, re.M), out
+    finally:
+        left = _session(proc.pid)
+        for pid in left + ([proc.pid] if proc.poll() is None else []):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        proc.wait()
+        reader.join(10)
+        proc.stdin.close()
+        proc.stdout.close()
+    assert not left, "the demo left processes behind: %r" % left
+    assert os.listdir(tmp_path) == [], os.listdir(tmp_path)
