@@ -580,6 +580,34 @@ class WebUI(object):
         assert status == 200 and b"pycos_jobs_running" in metrics
 
 
+    def browse(self):
+        """Open the printed URL in a headless Chromium as a user would and
+        visit every view: the cluster with its node, the node with its
+        servers, a server, the failures."""
+        sys.path.insert(0, os.path.join(ROOT, "tests", "web"))
+        import browser
+        try:
+            from playwright.sync_api import expect
+        except ImportError:
+            pytest.skip("playwright (the browser extra) is not installed: everything but "
+                        "the browser's visit passed")
+        if browser.chromium_path() is None:
+            pytest.skip("chromium is not installed: everything but the browser's visit passed")
+        with browser.browser_page("http://127.0.0.1:8181") as page:
+            page.goto(self.url)
+            expect(page.get_by_test_id("view-cluster")).to_be_visible(timeout=15000)
+            expect(page.get_by_test_id("conn-state")).to_have_text("live", timeout=15000)
+            expect(page.get_by_test_id("node-row")).to_have_count(1, timeout=15000)
+            page.get_by_test_id("node-link").first.click()
+            expect(page.get_by_test_id("view-node")).to_be_visible(timeout=15000)
+            expect(page.get_by_test_id("server-row")).to_have_count(2, timeout=15000)
+            page.get_by_test_id("server-link").first.click()
+            expect(page.get_by_test_id("view-server")).to_be_visible(timeout=15000)
+            page.get_by_test_id("nav-failures").click()
+            expect(page.get_by_test_id("view-failures")).to_be_visible(timeout=15000)
+            expect(page.get_by_test_id("not-found")).to_have_count(0)
+
+
 @pytest.mark.timeout(120)
 def test_dispycos_httpd1(run):
     """The UI of a client whose jobs (io_rtask) the user asks for by number
@@ -594,6 +622,7 @@ def test_dispycos_httpd1(run):
     ex.send_line("3")
     ui.until("2 jobs running", lambda d: d["totals"]["running"] == 2)
     ui.until("2 jobs done", lambda d: d["totals"]["done"] == 2 and d["totals"]["running"] == 0)
+    ui.browse()
     ex.send_line("quit")
     finish(ex, node, 60)
 
