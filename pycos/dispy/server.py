@@ -160,6 +160,7 @@ class _Server(object):
                 ok = yield self._setup(code, setup, setup_args)
                 if ok:
                     self.rps = netpycos.RPS(self.job, name="dispycos_job")
+                    self.rps._task_name = _job_name
                     self.rps.register()
                     reply.send(("server_ready", task, self.rps))
                 else:
@@ -229,6 +230,11 @@ class _Server(object):
             yield waiter.finish(timeout=QUIT_GRACE)
         for t in list(self.jobs):
             t.terminate()
+
+
+def _job_name(name, *args, **kwargs):
+    """A job task's name: the client's function's, as in 4.x."""
+    return name if isinstance(name, str) and name.isidentifier() else "job"
 
 
 def _wait_all(jobs, task=None):

@@ -1119,6 +1119,8 @@ def _op_rps_call(node, peer, req, name, stamp, args, kwargs, monitor):
         return None
     try:
         task = Task(rps._method, *args, **kwargs)
+        if rps._task_name is not None:
+            task._name = rps._task_name(*args, **kwargs)
     except Exception as e:
         logger.warning("RPS %s: %s: %s", name, type(e).__name__, e)
         return None

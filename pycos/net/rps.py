@@ -45,6 +45,11 @@ class RPS(object):
     """A generator function offered to peers under ``name`` (default: the
     function's name).  See the module docstring."""
 
+    # (internal) called with a call's arguments, the name its task gets
+    # instead of the method's: dispycos names a job's task after the
+    # client's function, as 4.x did ("compute/12@host:port", not "job/12")
+    _task_name = None
+
     def __init__(self, method, name=None):
         if not inspect.isgeneratorfunction(method):
             raise TypeError("RPS needs a generator function, not %r" % (method,))

@@ -300,6 +300,7 @@ class App(object):
             for i in ids:
                 job = c.job_ids.get(i)
                 if job is not None and job.task.terminate() == 0:
+                    job.terminated = True
                     done.append(i)
             self._log(req, "terminate jobs %s" % (done,))
             return self._json({"ok": True, "result": done})

@@ -109,7 +109,7 @@ class _Server(object):
 
 
 class _Job(object):
-    __slots__ = ("id", "task", "server", "args", "kwargs", "start_time")
+    __slots__ = ("id", "task", "server", "args", "kwargs", "start_time", "terminated")
 
     def __init__(self, id, task, server, args, kwargs, start_time):
         self.id = id
@@ -118,6 +118,9 @@ class _Job(object):
         self.args = args
         self.kwargs = kwargs
         self.start_time = start_time
+        # set when the UI terminated it: a terminated task's end looks like
+        # any other's (StopIteration) in the status stream
+        self.terminated = False
 
 
 class Cluster(object):
@@ -254,7 +257,7 @@ class Cluster(object):
     def _ended(self, msg):
         job = self.jobs.pop(msg.info, None)
         now = time.time()
-        ok = msg.type is StopIteration
+        ok = msg.type is StopIteration and not (job is not None and job.terminated)
         if job is not None:
             del self.job_ids[job.id]
             server = job.server
@@ -283,8 +286,11 @@ class Cluster(object):
             while self.finished[0][0] <= second - HISTORY:
                 self.finished.popleft()
         if not ok:
-            name = getattr(msg.type, "__name__", None) or str(msg.type)
-            value = msg.value if isinstance(msg.value, str) else repr(msg.value)
+            if msg.type is StopIteration:
+                name, value = "Terminated", "terminated from the web UI"
+            else:
+                name = getattr(msg.type, "__name__", None) or str(msg.type)
+                value = msg.value if isinstance(msg.value, str) else repr(msg.value)
             self.failures.appendleft({
                 "id": job.id if job else None, "task": str(msg.info),
                 "name": getattr(msg.info, "name", None),
