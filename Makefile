@@ -136,13 +136,14 @@ $(PYCOS4_EXAMPLES)/.stamp: | $(VENV)/cpython/bin/python
 	@touch $@
 
 # Whole-cluster tests (dispycos faults in network namespaces, the 4.x
-# examples) run once, with CPython on epoll: what they test lives in node,
+# examples, the web UI on a real cluster and in Chromium) run once, with CPython on epoll: what they test lives in node,
 # server and client processes of their own, not in the reactor backend or
 # interpreter of the pytest process, and four runs would cost 30 minutes.
 CLUSTER_TESTS := tests/dispy/test_dispy_faults.py tests/dispy/test_dispy_examples4x.py \
                  tests/dispy/test_dispy_examples.py \
                  tests/dispy/test_dispy_e5.py tests/dispy/test_dispy_mixed.py \
-                 tests/dispy/test_shared_scheduler.py tests/dispy/test_node_sharing.py
+                 tests/dispy/test_shared_scheduler.py tests/dispy/test_node_sharing.py \
+                 tests/web/test_httpd_live.py tests/web/test_httpd_page.py
 
 pytest: setup $(PYCOS4_EXAMPLES)/.stamp  ## pytest on every venv x backend (cpython, pypy x epoll, poll), then the cluster tests once
 	rc=0; scripts/run-pytest --venvs "$(call commas,$(VENVS))" \
