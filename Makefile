@@ -136,9 +136,11 @@ $(PYCOS4_EXAMPLES)/.stamp: | $(VENV)/cpython/bin/python
 	@touch $@
 
 # Whole-cluster tests (dispycos faults in network namespaces, the 4.x
-# examples, the web UI on a real cluster and in Chromium) run once, with CPython on epoll: what they test lives in node,
-# server and client processes of their own, not in the reactor backend or
+# examples, the web UI on a real cluster and in Chromium) run once, with
+# CPython on epoll: what they test lives in node, server and client
+# processes (and a browser) of their own, not in the reactor backend or
 # interpreter of the pytest process, and four runs would cost 30 minutes.
+# (Playwright's sync API needs greenlet: CPython's.)
 CLUSTER_TESTS := tests/dispy/test_dispy_faults.py tests/dispy/test_dispy_examples4x.py \
                  tests/dispy/test_dispy_examples.py \
                  tests/dispy/test_dispy_e5.py tests/dispy/test_dispy_mixed.py \
