@@ -145,7 +145,7 @@ CLUSTER_TESTS := tests/dispy/test_dispy_faults.py tests/dispy/test_dispy_example
                  tests/dispy/test_dispy_examples.py \
                  tests/dispy/test_dispy_e5.py tests/dispy/test_dispy_mixed.py \
                  tests/dispy/test_shared_scheduler.py tests/dispy/test_node_sharing.py \
-                 tests/web/test_httpd_live.py tests/web/test_httpd_page.py
+                 tests/web/test_httpd_cluster.py tests/web/test_httpd_browser.py
 
 pytest: setup $(PYCOS4_EXAMPLES)/.stamp  ## pytest on every venv x backend (cpython, pypy x epoll, poll), then the cluster tests once
 	rc=0; scripts/run-pytest --venvs "$(call commas,$(VENVS))" \
