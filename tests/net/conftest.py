@@ -16,20 +16,10 @@ import pycos.netpycos as netpycos
 from pycos import config
 from pycos.core.scheduler import Pycos as CorePycos
 
-from netutil import Proc
+from netutil import Proc, open_fds
 
 _CONFIG = ("PeerPingInterval", "PeerTimeout", "PeerReconnectPeriod", "HandshakeTimeout",
            "MsgTimeout", "MaxFrameSize", "MaxHandshakes", "PeerHighWater", "PeerMaxQueue")
-
-
-def open_fds():
-    fds = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fds[int(name)] = os.readlink("/proc/self/fd/" + name)
-        except OSError:
-            pass
-    return fds
 
 
 @pytest.fixture(autouse=True)

@@ -130,3 +130,27 @@ def run(gen_fn, *args, timeout=20, **kwargs):
     if isinstance(value, pycos.MonitorStatus) and value.type is not StopIteration:
         raise AssertionError("task %s failed:\n%s" % (task, value.value))
     return value
+
+
+def open_fds():
+    """This process's open descriptors: {fd: what it points at}."""
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[int(name)] = os.readlink("/proc/self/fd/" + name)
+        except OSError:
+            pass
+    return fds
+
+
+def self_signed_cert(directory, name):
+    """A self-signed certificate for 127.0.0.1 made by openssl:
+    ``directory/name.pem`` and ``directory/name.key``."""
+    pem, key = os.path.join(str(directory), name + ".pem"), os.path.join(str(directory),
+                                                                       name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", pem],
+                   check=True, timeout=60, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return pem, key

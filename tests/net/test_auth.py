@@ -7,14 +7,13 @@ reaches the deserializer and the post-authentication handler); C3 and the
 wrong-CA/expired/plain-client TLS cases are in test_hostile.py and
 test_net_tls.py."""
 import socket
-import subprocess
 import time
 
 import pytest
 
 import pycos
 from pycos.net import wire
-from netutil import run
+from netutil import run, self_signed_cert
 from test_hostile import _recv_exact
 from test_limits import SERVER, await_closes, client_hello, connect, legit_round_trip, stats
 
@@ -186,11 +185,7 @@ def test_secret_mismatch_is_a_clear_error(net, spawn, caplog, theirs):
 def cert(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1 (path prefix of .pem/.key)."""
     d = tmp_path_factory.mktemp("cert")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(d / "node.key"), "-out", str(d / "node.pem")],
-                   check=True, timeout=60, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    self_signed_cert(d, "node")
     return str(d / "node")
 
 

@@ -12,6 +12,7 @@ it is left.
 """
 import http.client
 import os
+import sys
 import threading
 import time
 
@@ -20,15 +21,8 @@ import pytest
 import pycos.netpycos as netpycos
 from pycos.core.scheduler import Pycos as CorePycos
 
-
-def open_fds():
-    fds = {}
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fds[int(name)] = os.readlink("/proc/self/fd/" + name)
-        except OSError:
-            pass
-    return fds
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
+from netutil import open_fds  # noqa: E402
 
 
 class StubClient(object):
@@ -124,6 +118,7 @@ def web_factory():
         w = Web(server, client, sched)
         made.append(w)
         return w
+    make.StubClient = StubClient          # (for tests that build the client first)
     yield make
     for w in made:
         w.server.shutdown(wait=False)

@@ -7,7 +7,6 @@ disturbs the scheduler.  Real HTTP over loopback throughout."""
 import json
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
@@ -18,6 +17,8 @@ from pycos.core.support import Location, MonitorStatus
 from pycos.dispy.status import (DispycosNodeAvailInfo, DispycosNodeInfo, DispycosStatus,
                                 DispycosTaskInfo, Status)
 from pycos.web import http as webhttp
+
+from netutil import self_signed_cert  # noqa: E402  (tests/net, on sys.path: conftest.py)
 
 NODE_LOC = Location("127.0.0.1", 9706)
 SERVER_LOC = Location("127.0.0.1", 9707)
@@ -133,8 +134,7 @@ def test_status_messages_reach_the_previous_status_task(web_factory):
                 return
 
     prev = pycos.Task(previous)
-    from conftest import StubClient
-    client = StubClient()
+    client = web_factory.StubClient()
     client.status_task = prev
     web = web_factory(client)
     assert client.status_task is web.server.status_task
@@ -503,13 +503,7 @@ def test_metrics_parse_with_prometheus_client(web):
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cert")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(d / "web.key"), "-out", str(d / "web.pem")],
-                   check=True, timeout=60, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return str(d / "web.pem"), str(d / "web.key")
+    return self_signed_cert(tmp_path_factory.mktemp("cert"), "web")
 
 
 def test_https(web_factory, cert):
@@ -538,7 +532,7 @@ def test_https(web_factory, cert):
 
 
 def test_bad_arguments(web_factory):
-    from conftest import StubClient
+    StubClient = web_factory.StubClient
     with pytest.raises(TypeError):
         pycos.httpd.HTTPServer(object())
     for kw, exc in [({"port": -1}, ValueError), ({"port": "80"}, ValueError),
