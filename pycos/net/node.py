@@ -725,18 +725,26 @@ class Node(object):
                 mons.pop(key, None)
 
     def _box_set(self, box, value):
-        if box is None or box.done:
+        """Settle ``box`` (once; from either thread) and wake its waiters."""
+        if box is None:
             return
-        box.done = True
-        box.value = value
-        waiters, box.waiters = box.waiters, []
+        with self._lock:
+            if box.done:
+                return
+            # the value before 'done': _box_wait reads 'done' without the
+            # lock and takes the value as there (the other way round it read
+            # None -- a lost job result, seen once in CI)
+            box.value = value
+            box.done = True
+            waiters, box.waiters = box.waiters, []
+            event = box.event
         for sched, task, wid in waiters:
             if sched._on_loop():
                 sched._unpark(task, value, wid)
             else:
                 sched._post(sched._unpark, task, value, wid)
-        if box.event is not None:
-            box.event.set()
+        if event is not None:
+            event.set()
 
     def _box_wait(self, box, timeout):
         task = Scheduler.cur_task()
@@ -748,33 +756,28 @@ class Node(object):
         if timeout is not None and timeout <= 0:
             return sched._now_value(task, None)
 
-        mine = []
-
         def cancel(t, why):
-            for entry in mine:
+            with self._lock:
                 try:
                     box.waiters.remove(entry)
                 except ValueError:
                     pass
         r = sched._park(task, timeout, None, cancel)
         entry = (sched, task, task._wid)
-        mine.append(entry)
-        box.waiters.append(entry)
-        if box.done:          # set meanwhile by the system thread
-            self._box_set_one(entry, box.value)
+        with self._lock:
+            if not box.done:
+                box.waiters.append(entry)
+                return r
+        sched._post(sched._unpark, task, box.value, entry[2])   # settled meanwhile
         return r
 
-    @staticmethod
-    def _box_set_one(entry, value):
-        sched, task, wid = entry
-        sched._post(sched._unpark, task, value, wid)
-
     def _box_value(self, box, timeout):
-        if box.event is None:
-            box.event = threading.Event()
-            if box.done:
-                box.event.set()
-        box.event.wait(timeout)
+        with self._lock:
+            if not box.done and box.event is None:
+                box.event = threading.Event()
+            event = box.event
+        if event is not None:
+            event.wait(timeout)
         return box.value if box.done else None
 
     # ---- the listener -------------------------------------------------------------
