@@ -123,9 +123,8 @@ class Client(object):
         this client's turn, -1 when there is no such scheduler (or it
         refused the client; the log says why), -2 when ``timeout`` seconds
         passed first.  Every method of the client then works through it
-        (see pycos.dispy.shared_client).  Node allocations must then be
-        plain DispycosNodeAllocate (TypeError for a subclass with its own
-        ``allocate``)."""
+        (see pycos.dispy.shared_client); node allocations with code of
+        their own run in this process, when the scheduler asks."""
         if location is not None:
             if self._scheduler is not None:
                 raise RuntimeError("this client already has the in-process scheduler")

@@ -280,7 +280,14 @@ class Scheduler(Status):
         if loc in self.abandoned or loc in self.closed_nodes:
             node.status = Status.NodeIgnore
             return
-        cpus = self.client._allocate(info)
+        self._allocate_node(node, info)
+
+    def _allocate_node(self, node, info):
+        """Decide how many servers ``node`` gets (the shared scheduler's
+        subclass may ask its client first, and decide later)."""
+        self._allocated(node, self.client._allocate(info))
+
+    def _allocated(self, node, cpus):
         if cpus <= 0:
             node.status = Status.NodeIgnore
             return
@@ -288,6 +295,7 @@ class Scheduler(Status):
         if not self.client._disable_nodes:
             self._start_init(node, ())
             return
+        loc = node.task.location
         for i, (where, args) in enumerate(self.enable_nodes):      # enabled before it came
             if _node_matches(where, loc, node):
                 del self.enable_nodes[i]

@@ -52,9 +52,14 @@ What this process never unpickles
     * setup arguments come pickled by the client and travel on unopened
       (:class:`Pickled`) to the node or server, which unpickles them after
       loading the client's code;
-    * node allocations must be plain DispycosNodeAllocate (the client's
-      ``schedule()`` refuses one that overrides ``allocate`` or
-      ``matches``).
+    * node allocations with code of their own (a DispycosNodeAllocate
+      subclass overriding ``allocate`` or ``matches``, as 4.x programs
+      write them) run in the client: the client then sends no allocations
+      (``None``), and for each node found the scheduler sends the client's
+      inbox ``("allocate", task, addr, name, platform, cpus, memory,
+      disk)``; the client answers ``task`` with ``("allocated", n)``, its
+      allocations' verdict -- a client that does not answer within
+      MsgTimeout gets no servers on that node.
 """
 
 import os
@@ -135,6 +140,30 @@ class _ClientScheduler(Scheduler):
             self.lost[loc] = node.task
         return Scheduler._node_dead(self, loc, silent)
 
+    def _allocate_node(self, node, info):
+        if self.served.ask_alloc and not self.served.gone:
+            netpycos.Task(self._ask_allocation, node, info)
+        else:
+            Scheduler._allocate_node(self, node, info)
+
+    def _ask_allocation(self, node, info, task=None):
+        """The client's allocations decide for ``node`` (see the module
+        docstring); a wrong or missing answer counts as 0 CPUs."""
+        avail = info.avail_info
+        self.served.inbox.send(("allocate", task, info.addr, info.name, info.platform,
+                                info.cpus, getattr(avail, "memory", None),
+                                getattr(avail, "disk", None)))
+        msg = yield task.receive(timeout=config.MsgTimeout)
+        if (isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "allocated"
+                and type(msg[1]) is int and 0 <= msg[1] <= info.cpus):
+            cpus = msg[1]
+        else:
+            logger.warning("dispycos: client %s gave no allocation for node %s (%r)",
+                           self.served.token, info.addr, msg)
+            cpus = 0
+        if self.nodes.get(node.task.location) is node and not self.closing:
+            self._allocated(node, cpus)
+
     def _server_closed(self, loc, status):
         gone = status == Status.ServerDisconnected and loc in self.servers
         Scheduler._server_closed(self, loc, status)
@@ -166,6 +195,7 @@ class _Served(object):
         self.dir = CLIENTS_DIR + "/" + self.token
         self.path = os.path.join(owner.sched.dest_path, CLIENTS_DIR, self.token)
         self.client = None           # the stand-in Client, from "start"
+        self.ask_alloc = False       # the client's allocations are its code: ask it
         self.scheduler = None
         self.pending = {}            # placement number -> (server, cpu), until "placed"
         self.placements = 0
@@ -222,6 +252,11 @@ class _Served(object):
         if op == "close":
             r = yield self.owner._close(self, *args)
             return r
+        if op == "node_allocate" and len(args) == 2 and args[0] is None:
+            # one with code of its own, kept by the client (its fields, for
+            # a node named in it to be contacted)
+            self.ask_alloc = True
+            args = args[1:]
         if op in _CLIENT_OPS:
             if op in _SETUP_OPS:
                 args = args[:1] + tuple(Pickled(data) for data in args[1:])
@@ -241,6 +276,9 @@ class _Served(object):
             if os.path.commonpath([path, self.path]) != self.path or not os.path.isfile(path):
                 return "file %r did not arrive" % (name,)
             pkg_files.append(PackageFile(path, name, size))
+        if allocations is None:          # (the client's code decides: it is asked)
+            self.ask_alloc = True
+            allocations = []
         for a in allocations:
             if type(a) is not DispycosNodeAllocate:
                 return "node allocation %r is not a plain DispycosNodeAllocate" % (a,)

@@ -42,7 +42,8 @@ from pycos.dispy.client import _check_job_options
 from pycos.dispy.joblimits import Job, TimeLimits
 from pycos.dispy.shared import SERVICE
 from pycos.net import refs
-from pycos.dispy.status import DispycosNodeAllocate, DispycosStatus, DispycosTaskInfo, Status
+from pycos.dispy.status import (DispycosNodeAllocate, DispycosStatus, DispycosTaskInfo, Status,
+                                node_cpus)
 
 __all__ = ["Remote"]
 
@@ -52,22 +53,19 @@ _NOT_SETTINGS = frozenset(["_package", "_scheduler", "_shared", "status_task", "
 
 
 def plain_allocation(alloc):
-    """A plain DispycosNodeAllocate with ``alloc``'s fields (the shared
-    scheduler cannot run a subclass's code).  TypeError for anything else,
-    or for a subclass with its own ``allocate`` or ``matches``."""
+    """``alloc``'s fields as a plain DispycosNodeAllocate (what the shared
+    scheduler takes), and whether ``alloc`` has code of its own (a subclass
+    overriding ``allocate`` or ``matches``: that code runs here, when the
+    scheduler asks -- see pycos.dispy.shared).  TypeError for anything
+    else."""
     if not isinstance(alloc, DispycosNodeAllocate):
         raise TypeError("node_allocate needs a DispycosNodeAllocate, not %r" % (alloc,))
     if type(alloc) is DispycosNodeAllocate:
-        return alloc
-    for name in ("allocate", "matches"):
-        if getattr(type(alloc), name) is not getattr(DispycosNodeAllocate, name):
-            raise TypeError(
-                "%s overrides %s(): a shared scheduler does not run the client's code; use "
-                "DispycosNodeAllocate's fields (node, port, platform, cpus, memory, disk), or "
-                "the in-process scheduler (schedule() without a location)"
-                % (type(alloc).__name__, name))
+        return alloc, False
+    code = any(getattr(type(alloc), name) is not getattr(DispycosNodeAllocate, name)
+               for name in ("allocate", "matches"))
     return DispycosNodeAllocate(alloc.node, alloc.port, alloc.platform, alloc.cpus,
-                                alloc.memory, alloc.disk)
+                                alloc.memory, alloc.disk), code
 
 
 def _plain(value):
@@ -129,6 +127,10 @@ class Remote(object):
             raise ValueError("schedule(): timeout must be None or seconds >= 0, not %r"
                              % (timeout,))
         allocations = [plain_allocation(a) for a in self.client._allocations]
+        if any(code for _, code in allocations):
+            allocations = None           # the client's code decides: it is asked
+        else:
+            allocations = [a for a, _ in allocations]
         return self._schedule(location, allocations, timeout)
 
     def _schedule(self, location, allocations, timeout):
@@ -276,6 +278,8 @@ class Remote(object):
             if isinstance(msg, tuple) and msg:
                 if msg[0] == "server_gone" and len(msg) == 2:
                     yield netpycos.Pycos.instance().close_peer(msg[1])
+                elif msg[0] == "allocate" and len(msg) == 8 and isinstance(msg[1], Task):
+                    msg[1].send(("allocated", node_cpus(self.client._allocations, *msg[2:])))
                 elif msg[0] == "closed":
                     why = msg[1] if len(msg) > 1 else None
                     break
@@ -385,7 +389,11 @@ class Remote(object):
         return self._call("tasks", where, fail=[])
 
     def node_allocate(self, node_allocate):
-        return self._call("node_allocate", plain_allocation(node_allocate), fail=-1)
+        plain, code = plain_allocation(node_allocate)
+        self.client._allocations.insert(0, node_allocate)   # (for the scheduler's asking)
+        if code:                         # from now on the scheduler asks this process
+            return self._call("node_allocate", None, plain, fail=-1)
+        return self._call("node_allocate", plain, fail=-1)
 
     def enable_node(self, node, *setup_args):
         return self._call("enable_node", node, *_pickled(setup_args), fail=-1)

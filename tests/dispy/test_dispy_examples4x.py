@@ -46,12 +46,6 @@ Examples that do not run yet against this package, and why (each is a gap
 of this package, tracked in its dispycos issue; their tests come back as
 the gaps close):
 
-- ``dispycos_remote_scheduler.py``: runs its client through a shared
-  scheduler (``python -m pycos.dispycos``) with a ``DispycosNodeAllocate``
-  subclass whose ``allocate()`` is the client's own code.  4.x's shared
-  scheduler ran that code; ours does not run a client's code in the
-  scheduler process (it takes the allocation's fields only), and
-  ``schedule()`` says so with a TypeError.
 - ``dispycos_client9_node.py``: sends its data file to the node when it is
   discovered (``disable_nodes``, NodeDiscovered), for ``node_setup`` to
   open by name.  In 4.x a node is reserved for the client before
@@ -301,13 +295,15 @@ def _tracebacks(prog):
     return prog.output().count("Traceback") - prog.lines.count("KeyboardInterrupt")
 
 
-def finish(ex, node, timeout, results=(), interrupted=False, shown=None):
+def finish(ex, node, timeout, results=(), interrupted=False, shown=None, others=()):
     """The example ends with 0 within ``timeout``, prints no traceback (but
     for jobs ended by KeyboardInterrupt when ``interrupted``, and those an
     example prints as a result on a line matching ``shown``) and prints
     every line in ``results`` ((pattern, count) pairs: at least that many
     lines match); the node is idle again, with nothing left in its
-    ``dest_path``.  Returns the output lines."""
+    ``dest_path`` (but for the directories named in ``others``: those of
+    other programs of the run, which the caller checks).  Returns the
+    output lines."""
     rc = ex.wait(timeout)
     out = ex.output()
     context = "\n--- %s output:\n%s\n--- dispycosnode output:\n%s" % (ex.name, out,
@@ -326,7 +322,7 @@ def finish(ex, node, timeout, results=(), interrupted=False, shown=None):
     m = node.expect(r"^dispycosnode .*: (idle|client.*)$", timeout=20)
     assert m.group(1) == "idle", "the node still serves the example's client" + context
     # the client's directory went with it, and every file sent went there
-    left = os.listdir(node.dest)
+    left = [name for name in os.listdir(node.dest) if name not in others]
     assert not left, "left in the node's dest_path %s: %r%s" % (node.dest, left, context)
     return ex.lines
 
@@ -654,3 +650,35 @@ def test_dispycos_client1(run):
     ui.until("2 jobs running", lambda d: d["totals"]["running"] == 2)
     ui.check_views(servers=2)
     finish(ex, node, 60, [(r"^  job [01] processed by \S+:\d+$", 2)])
+
+
+@pytest.mark.timeout(120)
+def test_dispycos_remote_scheduler(run):
+    """Its client is served by the shared scheduler program (``python -m
+    pycos.dispycos``, as 4.x's ``dispycos.py``), with a node allocation of
+    its own code (one server less than the node's CPUs): that code runs in
+    the client (its 'Allocate' line), the node gets 1 server, jobs asked
+    for by number send their replies, its web UI shows the cluster, and
+    'quit' closes the client (the scheduler then quits on 'quit')."""
+    node = run.node()
+    scheduler = run.start(["-m", "pycos.dispycos", "-i", "127.0.0.1"], "dispycos")
+    scheduler.expect(r"^dispycos scheduler \S+ at 127\.0\.0\.1:\d+$", timeout=60)
+    ex = run.start(["dispycos_remote_scheduler.py", "127.0.0.1"], "dispycos_remote_scheduler.py")
+    ui = WebUI(ex)
+    ex.expect(r"Enter a number", timeout=30)
+    ex.expect(r"^Allocate 127\.0\.0\.1 \(\S+\): 2$", timeout=60)
+    ui.check_views(servers=1)
+    ex.send_line("1")
+    ex.send_line("1")
+    for i in (1, 2):
+        ex.expect(r"^      Received reply for %d from \S+:\d+: " % i, timeout=30)
+    assert ui.api("/api/cluster")["totals"]["servers"] == 1
+    ex.send_line("quit")
+    # (the scheduler's default dest_path is inside the node's: both are
+    # under the same temporary directory on one computer)
+    finish(ex, node, 60, [(r"^  Task [12] created for 1\.0 at \S+:\d+$", 2)],
+           others=["dispycos_scheduler"])
+    clients = os.path.join(node.dest, "dispycos_scheduler", "clients")
+    assert not os.path.exists(clients) or os.listdir(clients) == []
+    scheduler.send_line("quit")
+    assert scheduler.wait(30) == 0, scheduler.output()

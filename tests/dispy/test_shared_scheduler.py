@@ -329,17 +329,11 @@ pycos.Task(main).value()
 """
 
 
-class Picky(DispycosNodeAllocate):
-    def allocate(self, ip_addr, name, platform, cpus, memory, disk):
-        return 1
-
-
 def test_silent_client_is_closed_and_next_served(cluster, tmp_path):
     """A client that stops pulsing (SIGSTOP) is closed once the zombie
     period (the scheduler's --zombie_period here; plus up to two pulse
     intervals) passed; the next client is served.  Also: no shared
-    scheduler at a location is -1, and an allocation with its own
-    allocate() is refused."""
+    scheduler at a location is -1."""
     sched, start_node = cluster
     secret = start_node.secret
     dest = tmp_path / "sched"
@@ -347,10 +341,6 @@ def test_silent_client_is_closed_and_next_served(cluster, tmp_path):
     silent = None
     try:
         node = start_node(1, peer_port=port)
-        with pytest.raises(TypeError, match="overrides allocate"):
-            Client([compute], nodes=[Picky("127.0.0.1")]).schedule(
-                pycos.Location("127.0.0.1", port))
-
         # the node is a netpycos peer, but runs no shared scheduler
         m = [re.search(r" at 127\.0\.0\.1:(\d+)", line) for line in node.lines]
         node_loc = pycos.Location("127.0.0.1", int([x for x in m if x][0].group(1)))
@@ -456,5 +446,40 @@ def test_job_options_with_a_shared_scheduler(cluster, tmp_path):
         ended = [m for m in got if isinstance(m, pycos.MonitorStatus)]
         assert len(started) == 3 and started[0] == rt
         assert len(ended) == 3 and ended[0].info == rt and ended[0].value == 36
+    finally:
+        scheduler.stop()
+
+
+class OneLess(DispycosNodeAllocate):
+    """An allocation with code of the client's own (as 4.x programs write
+    them): it runs in the client, never in the scheduler."""
+    calls = []
+
+    def allocate(self, ip_addr, name, platform, cpus, memory, disk):
+        OneLess.calls.append((ip_addr, cpus, os.getpid()))
+        return cpus - 1
+
+
+def test_allocation_with_code_runs_in_the_client(cluster, tmp_path, monkeypatch):
+    """A DispycosNodeAllocate subclass with its own allocate(): the shared
+    scheduler asks the client for each node it finds, and starts as many
+    servers as the client's code said (1 of the node's 2)."""
+    sched, start_node = cluster
+    scheduler, port = start_scheduler(start_node.secret, tmp_path / "sched")
+    monkeypatch.setattr(OneLess, "calls", [])
+    try:
+        start_node(2, peer_port=port)
+        client = Client([compute], nodes=[OneLess("*")])
+
+        def main(task=None):
+            assert (yield client.schedule(pycos.Location("127.0.0.1", port))) == 0
+            rt = yield client.rtask(compute, 3)       # (waits for the server)
+            out = ((yield rt(timeout=30)), (yield client.servers()))
+            assert (yield client.close()) == 0
+            return out
+        result, servers = pycos.Task(main).value(timeout=60)
+        assert result == (3, 9)
+        assert len(servers) == 1, servers
+        assert OneLess.calls == [("127.0.0.1", 2, os.getpid())]
     finally:
         scheduler.stop()
