@@ -16,6 +16,8 @@ the main program creates tasks and waits for them (``task.value()``,
 ``Pycos().join()``/``finish()``).  See docs/ for the guide.
 """
 
+import sys as _sys
+
 from pycos import config
 from pycos.core.log import logger, Logger
 from pycos.core.support import (HotSwapException, Location, MonitorStatus, Singleton, Struct,
@@ -30,9 +32,14 @@ from pycos.io.socket import AsyncSocket
 
 __version__ = "5.0.0.dev0"
 
+# pycos.MsgTimeout and pycos.PickleProtocolVersion (4.x names) are
+# pycos.config's settings, read and written through (see pycos.config)
+_sys.modules[__name__].__class__ = config._PycosModule
+
 __all__ = [
     "Pycos", "Task", "Lock", "RLock", "Condition", "Event", "Semaphore", "BoundedSemaphore",
     "Channel", "CategorizeMessages", "AsyncThreadPool", "AsyncDBCursor", "AsyncSocket",
     "MonitorStatus", "HotSwapException", "Location", "Singleton", "Struct",
     "serialize", "deserialize", "unserialize", "logger", "Logger", "config",
+    "MsgTimeout", "PickleProtocolVersion",
 ]

@@ -5,9 +5,18 @@ setting (``pycos.config.MsgTimeout = 30``) before it creates a scheduler and
 every later use sees the new value.  Settings that the original derived from
 others (``DispycosSchedulerPort = NetPort``...) are computed once, here, from
 the defaults; change both if you change the base one.
+
+pycos 4.x also had two of them as names of the ``pycos`` module itself:
+``pycos.MsgTimeout`` and ``pycos.PickleProtocolVersion``.  They are still
+there, and they *are* these settings (reading one reads the setting here,
+assigning one checks the value and sets it here: see :class:`_PycosModule`),
+so a 4.x program that does ``pycos.MsgTimeout = 30`` changes what pycos
+uses, as it did.
 """
 
+import math
 import pickle
+import types
 
 #: Seconds to wait for a message to a peer to be acknowledged.
 MsgTimeout = 10
@@ -27,7 +36,9 @@ MinPulseInterval = MsgTimeout
 MaxPulseInterval = 10 * MinPulseInterval
 
 #: Pickle protocol used for messages between peers.  Peers negotiate down to
-#: what both support; this is the most this process offers.
+#: what both support; this is the most this process offers.  As in 4.x, None
+#: stands for ``pickle.HIGHEST_PROTOCOL`` and 0 for ``pickle.DEFAULT_PROTOCOL``
+#: (:func:`_pickle_protocol` says which number the setting means).
 PickleProtocolVersion = pickle.HIGHEST_PROTOCOL
 
 #: Multicast groups used for peer discovery.
@@ -67,3 +78,64 @@ PeerHighWater = 4 * 1024 * 1024
 #: Bytes queued for one peer above which a task's or channel's send() to it is
 #: refused with -1, so a peer that stops reading cannot exhaust our memory.
 PeerMaxQueue = 64 * 1024 * 1024
+
+
+# ---- checked settings ------------------------------------------------------------
+
+
+_CURRENT = object()
+
+
+def _pickle_protocol(value=_CURRENT):
+    """The pickle protocol number that ``value`` (default: the current
+    ``PickleProtocolVersion``) stands for, read as 4.x read it: None is
+    ``pickle.HIGHEST_PROTOCOL``, 0 is ``pickle.DEFAULT_PROTOCOL``, any other
+    int is itself.  TypeError for a non-int, ValueError for a protocol this
+    Python does not have."""
+    if value is _CURRENT:
+        value = PickleProtocolVersion
+    if value is None:
+        return pickle.HIGHEST_PROTOCOL
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("PickleProtocolVersion must be an int or None, not %r" % (value,))
+    if value == 0:
+        return pickle.DEFAULT_PROTOCOL
+    if not 0 < value <= pickle.HIGHEST_PROTOCOL:
+        raise ValueError("PickleProtocolVersion %d: this Python's pickle has protocols 0 to %d"
+                         % (value, pickle.HIGHEST_PROTOCOL))
+    return value
+
+
+def _check_msg_timeout(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("MsgTimeout must be a number of seconds, not %r" % (value,))
+    if math.isnan(value) or value <= 0:
+        raise ValueError("MsgTimeout must be a positive number of seconds, not %r" % (value,))
+    return value
+
+
+class _PycosModule(types.ModuleType):
+    """The class of the ``pycos`` module object: its 4.x names
+    ``MsgTimeout`` and ``PickleProtocolVersion`` are properties that read
+    and (after checking the value) write the settings of this module."""
+
+    @property
+    def MsgTimeout(self):
+        """``pycos.config.MsgTimeout``."""
+        return MsgTimeout
+
+    @MsgTimeout.setter
+    def MsgTimeout(self, value):
+        global MsgTimeout
+        MsgTimeout = _check_msg_timeout(value)
+
+    @property
+    def PickleProtocolVersion(self):
+        """The protocol number ``pycos.config.PickleProtocolVersion`` stands
+        for (as 4.x's ``pycos.PickleProtocolVersion``, never None)."""
+        return _pickle_protocol()
+
+    @PickleProtocolVersion.setter
+    def PickleProtocolVersion(self, value):
+        global PickleProtocolVersion
+        PickleProtocolVersion = _pickle_protocol(value)

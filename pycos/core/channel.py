@@ -64,7 +64,7 @@ class Channel(object):
         self._name = name
         self._transform = transform
         self._subscribers = {}
-        self._subq = WaitQueue()
+        self._subq = WaitQueue("channel.deliver()")
         self._sched = Pycos.instance()
         self._location = None
         self._closed = False
@@ -192,11 +192,19 @@ class Channel(object):
     def deliver(self, message, timeout=None, n=0):
         """[y] Wait (up to ``timeout`` seconds) until the channel has at least
         ``n`` subscribers, then send; returns the number of end tasks reached
-        (0 on timeout, -1 for bad ``n`` or a closed channel)."""
+        (0 on timeout, -1 for bad ``n`` or a closed channel).  Only in a task
+        (RuntimeError elsewhere; a thread uses :meth:`send`)."""
+        task = current_task("channel.deliver()")
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             return -1
         timeout = _check_timeout(timeout)
-        task = current_task("channel.deliver()")
+        if self._closed:
+            return -1
+        if len(self._subscribers) >= n:     # no wait: the count, handed back by yield
+            return self._fanout(message)
+        return self._deliver_wait(task, message, timeout, n)
+
+    def _deliver_wait(self, task, message, timeout, n):
         sched = task._sched
         end = None if timeout is None else sched.now() + timeout
         while len(self._subscribers) < n:

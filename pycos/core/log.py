@@ -37,10 +37,12 @@ shown only to programs that ask for it.  (4.x renamed its logger to
 the logger they come from.)
 
 ``Logger`` keeps programs that make their own 4.x logger working: it has the
-old constructor ``Logger(name, stream=sys.stdout, level=None, log_ms=False)``
-and methods (``setLevel``, ``show_ms``, ``debug``...``critical``, ``flush``,
-``shutdown``) but is only a thin face over a ``logging.Logger`` with one
-stream handler.
+old constructor ``Logger(name, stream=sys.stdout, level=None, log_ms=False)``,
+attributes (``name``, ``stream``, ``level``, ``log_ms``) and methods
+(``setLevel``, ``show_ms``, ``debug``...``critical``, ``log``, ``nolog``,
+``flush``, ``shutdown``) but is only a thin face over a ``logging.Logger``
+with one stream handler.  ``pycos.logger`` has 4.x's ``show_ms`` and
+``nolog`` too.
 """
 
 import logging
@@ -98,6 +100,12 @@ class _Fallback(logging.Handler):
             self.handleError(record)
 
 
+def _nolog(*args, **kwargs):
+    """4.x's ``nolog``: takes a message and its arguments, prints nothing
+    (4.x programs assign it to silence a level: ``logger.debug = logger.nolog``)."""
+    return None
+
+
 def _show_ms(flag):
     """4.x's ``pycos.logger.show_ms(flag)``: milliseconds in the time of
     what the fallback prints."""
@@ -113,6 +121,7 @@ for _h in list(logger.handlers):      # (this module imported afresh: one fallba
 _FALLBACK = _Fallback()
 logger.addHandler(_FALLBACK)
 logger.show_ms = _show_ms
+logger.nolog = _nolog
 
 
 class Logger(object):
@@ -130,6 +139,7 @@ class Logger(object):
         self._handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
         self._logger.addHandler(self._handler)
         self._logger.propagate = False
+        self.log_ms = False
         self.show_ms(log_ms)
         self.setLevel(level if level else logging.INFO)
 
@@ -137,11 +147,22 @@ class Logger(object):
     def level(self):
         return self._logger.level
 
+    @property
+    def stream(self):
+        """Where the records go (4.x's attribute)."""
+        return self._handler.stream
+
     def setLevel(self, level):
         self._logger.setLevel(level)
 
     def show_ms(self, flag):
+        self.log_ms = bool(flag)
         self._handler.setFormatter(logging.Formatter(_FMT_MS if flag else _FMT, _DATEFMT))
+
+    def nolog(self, msg, *args):
+        """Print nothing (4.x: what a level below the logger's did; programs
+        assign it to silence a level, ``log.debug = log.nolog``)."""
+        return None
 
     def debug(self, msg, *args):
         self._logger.debug(msg, *args)

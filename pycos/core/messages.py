@@ -17,7 +17,7 @@ import inspect
 from collections import deque
 
 from pycos.core.log import logger
-from pycos.core.scheduler import _check_timeout
+from pycos.core.scheduler import Scheduler, _check_timeout
 from pycos.core.task import Task
 
 __all__ = ["CategorizeMessages"]
@@ -69,11 +69,18 @@ class CategorizeMessages(object):
 
     def receive(self, category=None, timeout=None, alarm_value=None):
         """[y] The oldest message in ``category``, waiting up to ``timeout``
-        seconds (``alarm_value`` then)."""
+        seconds (``alarm_value`` then).  Only in the task itself."""
         timeout = _check_timeout(timeout)
+        task = self._task
+        if Scheduler.cur_task() is not task:
+            raise RuntimeError("CategorizeMessages.receive() must be called by its task %s, as "
+                               "'yield categorizer.receive(...)'" % (task,))
         bucket = self._buckets.get(category)
-        if bucket:
-            return bucket.popleft()
+        if bucket:      # (through the task's value: a message is never run as a sub-call)
+            return task._sched._now_value(task, bucket.popleft(), "categorizer.receive()")
+        return self._receive(category, timeout, alarm_value)
+
+    def _receive(self, category, timeout, alarm_value):
         task = self._task
         sched = task._sched
         end = None if timeout is None else sched.now() + timeout

@@ -21,9 +21,10 @@ The blocking calls are plain functions that either return their result at
 once (``True``/``False``, which ``yield`` hands straight back) or park the
 task; only :meth:`Condition.wait` is a generator (it waits twice).
 
-Context managers are deliberately absent: ``__enter__`` cannot yield, so a
+Context managers are deliberately refused: ``__enter__`` cannot yield, so a
 ``with lock:`` would have to acquire without waiting -- a lie when the lock is
-busy.  Write ``yield lock.acquire()`` ... ``try``/``finally: lock.release()``.
+busy.  ``with lock:`` raises a TypeError that shows the way: ``yield
+lock.acquire()`` ... ``try``/``finally: lock.release()``.
 """
 
 from pycos.core.scheduler import _check_timeout, _cur_task
@@ -48,14 +49,36 @@ def _lock_timeout(blocking, timeout):
     return timeout
 
 
-class Lock(object):
+class _NoWith(object):
+    """``with prim:`` in a task cannot wait for ``prim`` (entering a ``with``
+    block cannot yield), so it is refused with the pattern that works."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        name = type(self).__name__
+        var = name.lower()
+        raise TypeError(
+            "'with %s:' cannot be used on a pycos %s: entering a 'with' block cannot wait "
+            "for it (there is no 'yield' in it). In a task write:\n"
+            "    yield %s.acquire()\n"
+            "    try:\n"
+            "        ...\n"
+            "    finally:\n"
+            "        %s.release()" % (var, name, var, var))
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+class Lock(_NoWith):
     """A mutual-exclusion lock owned by one task at a time."""
 
     __slots__ = ("_owner", "_q")
 
     def __init__(self):
         self._owner = None
-        self._q = WaitQueue()
+        self._q = WaitQueue("lock.acquire()")
 
     def acquire(self, blocking=True, timeout=-1):
         """[y] True once the lock is the current task's; False if it is busy
@@ -103,7 +126,7 @@ class Lock(object):
         return "<pycos.Lock %s>" % ("locked by %s" % (self._owner,) if self._owner else "unlocked")
 
 
-class RLock(object):
+class RLock(_NoWith):
     """A re-entrant lock: the owning task may acquire it again; it is free
     after as many releases as acquires."""
 
@@ -112,7 +135,7 @@ class RLock(object):
     def __init__(self):
         self._owner = None
         self._depth = 0
-        self._q = WaitQueue()
+        self._q = WaitQueue("rlock.acquire()")
         self._restore = {}      # waiter id -> depth to restore (Condition.wait)
 
     def acquire(self, blocking=True, timeout=-1):
@@ -170,7 +193,7 @@ class RLock(object):
                                      if self._owner else "unlocked")
 
 
-class Condition(object):
+class Condition(_NoWith):
     """A condition variable over a lock (a new :class:`RLock` by default)."""
 
     __slots__ = ("_lock", "_q")
@@ -181,7 +204,7 @@ class Condition(object):
         elif not isinstance(lock, (Lock, RLock)):
             raise TypeError("Condition needs a pycos Lock or RLock, not %r" % (lock,))
         self._lock = lock
-        self._q = WaitQueue()
+        self._q = WaitQueue("condition.wait()")
 
     def acquire(self, blocking=True, timeout=-1):
         """[y] Acquire the underlying lock."""
@@ -194,11 +217,16 @@ class Condition(object):
         """[y] Release the lock, wait for :meth:`notify` (True) or ``timeout``
         seconds (False), re-acquire the lock, and return.  RuntimeError if the
         current task does not hold the lock."""
+        # (a plain function that checks, returning the generator that waits:
+        # a misuse from a thread fails here instead of doing nothing)
         task = current_task("condition.wait()")
         timeout = _check_timeout(timeout)
-        lock = self._lock
-        if not lock._is_owned(task):
+        if not self._lock._is_owned(task):
             raise RuntimeError("cannot wait on un-acquired lock")
+        return self._wait(task, timeout)
+
+    def _wait(self, task, timeout):
+        lock = self._lock
         saved = lock._release_save(task)
         notified = False
         try:
@@ -215,8 +243,11 @@ class Condition(object):
     def wait_for(self, predicate, timeout=None):
         """[y] Wait until ``predicate()`` is true (checked with the lock
         held); returns its last value."""
-        timeout = _check_timeout(timeout)
         task = current_task("condition.wait_for()")
+        timeout = _check_timeout(timeout)
+        return self._wait_for(task, predicate, timeout)
+
+    def _wait_for(self, task, predicate, timeout):
         sched = task._sched
         end = None if timeout is None else sched.now() + timeout
         result = predicate()
@@ -257,7 +288,7 @@ class Event(object):
 
     def __init__(self):
         self._flag = False
-        self._q = WaitQueue()
+        self._q = WaitQueue("event.wait()")
 
     def set(self):
         """Set the flag and wake every waiter."""
@@ -287,7 +318,7 @@ class Event(object):
         return {"set": self._flag, "waiters": len(self._q)}
 
 
-class Semaphore(object):
+class Semaphore(_NoWith):
     """A counter of available units: ``acquire`` takes one (waiting when
     there is none), ``release`` gives one back."""
 
@@ -299,7 +330,7 @@ class Semaphore(object):
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
         self._value = value
-        self._q = WaitQueue()
+        self._q = WaitQueue("semaphore.acquire()")
 
     def acquire(self, blocking=True, timeout=None):
         """[y] True once a unit is taken; False if none is free and

@@ -54,6 +54,23 @@ elsewhere) pass it to ``_unpark`` and are ignored when it no longer matches.
 One timeout mechanism therefore serves sleep, receive, locks, semaphores,
 events, conditions and (later) sockets.
 
+A forgotten ``yield``
+~~~~~~~~~~~~~~~~~~~~~
+
+A call that parks the task (or completes it at once with ``_now_value``)
+changes the task's state from RUNNING while the task is still being stepped;
+the task must yield that call's PARK before it does anything else.  When it
+does not -- ``task.sleep(1)`` written without ``yield`` -- the state says so
+at no extra cost: the next call that parks or completes finds the task not
+RUNNING, and so does the end of the step (the task yields something other
+than PARK while PARKED or READY) or of the frame (it returns or raises).
+Each of those places calls :meth:`Scheduler._unyielded`, which withdraws
+the forgotten call exactly as an interruption would (its timer, its place in
+a wait queue, its pending I/O) and returns a :class:`MissingYieldError`
+naming the call (from the park's cancel hook, or ``_now_value``'s ``what``),
+which is raised in the task.  Nothing is checked per step beyond the state
+comparisons the kernel already made.
+
 Threads
 ~~~~~~~
 
@@ -100,18 +117,33 @@ All of these run on the loop thread, except ``_post``.
 import atexit as _atexit_mod
 import itertools
 import math
+import os
 import signal
+import sys
 import threading
 import traceback
+import warnings
 from bisect import insort
 from collections import deque
-from types import GeneratorType
+from functools import partial
+from types import (BuiltinFunctionType, CoroutineType, FunctionType, GeneratorType, MethodType,
+                   ModuleType)
 
 from pycos import reactor
 from pycos.core.log import logger
 from pycos.core.support import HotSwapException, MonitorStatus, Singleton
 
-__all__ = ["Scheduler", "Pycos", "PARK", "RESUME", "TIMEOUT", "INTERRUPT"]
+__all__ = ["Scheduler", "Pycos", "PARK", "RESUME", "TIMEOUT", "INTERRUPT", "MissingYieldError"]
+
+
+class MissingYieldError(TypeError):
+    """A task made a pycos call that may wait (``task.sleep()``,
+    ``lock.acquire()``, ``sock.recv()``...) without ``yield`` in front of it.
+
+    Raised in that task, at its next pycos call, its next ``yield`` or the
+    end of the function, whichever comes first; the forgotten call has then
+    been withdrawn (it never completes).  Write ``value = yield call(...)``,
+    one call per ``yield``."""
 
 
 class _Park(object):
@@ -120,7 +152,8 @@ class _Park(object):
     __slots__ = ()
 
     def __repr__(self):
-        return "<pycos PARK>"
+        # what a user sees who printed the result of a call made without yield
+        return "<pycos PARK: the result of a pycos call made without 'yield'>"
 
 
 PARK = _Park()
@@ -165,6 +198,8 @@ def _cur_task():
     lookup of a static method on a class at every call."""
     sched = _sched_of_thread(_get_ident())
     return None if sched is None else sched._cur
+
+
 _EV_TIMER = reactor.EV_TIMER
 
 
@@ -197,6 +232,45 @@ def _queue_exc(task, exc):
 
 def _format_exc(exc):
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+_CORE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _cut_core_tail(tb):
+    """Drop the frames of pycos.core at the end of traceback ``tb`` (where
+    a MissingYieldError was raised, inside the call the user made): the
+    error is about the user's line above them."""
+    last_user = None
+    while tb is not None:
+        if os.path.dirname(tb.tb_frame.f_code.co_filename) != _CORE_DIR:
+            last_user = tb
+        tb = tb.tb_next
+    if last_user is not None and last_user.tb_next is not None:
+        try:
+            last_user.tb_next = None
+        except (AttributeError, TypeError):     # (read-only: keep them)
+            pass
+
+
+def _short(obj, limit=60):
+    """``repr(obj)``, cut to ``limit`` characters (for error messages)."""
+    try:
+        text = repr(obj)
+    except Exception:
+        text = "<%s object>" % (type(obj).__name__,)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+#: types of values a task yields that are handed back without a second look
+#: (a yielded list or tuple *of calls* is caught by the task's state: the
+#: calls in it parked the task)
+_PLAIN = frozenset((bytes, bytearray, memoryview, str, int, bool, float, complex, tuple, list,
+                    dict, set, frozenset, type(NotImplemented), type(Ellipsis)))
+
+#: a yielded value of these types is a function the task forgot to call
+_CALLABLES = frozenset((FunctionType, MethodType, BuiltinFunctionType,
+                        type(object.__init__), type(object().__str__), type(str.join)))
 
 
 class Scheduler(object):
@@ -240,6 +314,7 @@ class Scheduler(object):
         self._tokens = itertools.count(1)
         self._ids = itertools.count(1)
         self._external = 0
+        self._ctrl_c = False           # stopping because of Ctrl-C (see _stop_on_ctrl_c)
         self._rtasks = {}              # registered task names
         self._channels = {}            # channel name -> Channel
         self._rchannels = {}           # registered channel names
@@ -264,6 +339,8 @@ class Scheduler(object):
             self._thread.start()
             started.wait()
             _atexit_mod.register(self._at_interpreter_exit)
+            _exit_hooked.append(self)
+            _hook_ctrl_c()
 
     # ---- identity -------------------------------------------------------
 
@@ -412,6 +489,7 @@ class Scheduler(object):
         popleft = ready.popleft
         append = ready.append
         gentype = GeneratorType
+        plain = _PLAIN
         park = PARK
         resume = RESUME
         # Embedded: every ready task once (run_once's contract).  Own thread:
@@ -441,7 +519,7 @@ class Scheduler(object):
                 exc = task._exc
                 if exc is None:
                     r = task._gen.send(task._value)
-                    while (r is resume and steps and task._exc is None
+                    while (r is resume and steps and task._exc is None and task._state == RUNNING
                            and not self._round_end and not self._inbox):
                         steps -= 1
                         r = task._gen.send(None)
@@ -455,32 +533,147 @@ class Scheduler(object):
                 self._frame_done(task, e.value, None)
                 continue
             except BaseException as e:
-                self._frame_done(task, None, e)
-                continue
-            if r is park:
-                if task._state == RUNNING:   # pending exception, or PARK out of place
-                    task._state = READY
-                    append(task)
-                continue
-            if type(r) is gentype:
-                callers = task._callers
-                if callers is None:
-                    task._callers = [task._gen]
-                else:
-                    callers.append(task._gen)
-                task._gen = r
-                task._value = None
+                # handled below, outside the except clause: there (PyPy) an
+                # exception's __traceback__ stays as the kernel trims it
+                failed = e
             else:
-                task._value = None if r is resume else r
-            state = task._state
-            if state == RUNNING:
+                if r is park:
+                    if task._state == RUNNING:   # pending exception, or PARK out of place
+                        task._state = READY
+                        append(task)
+                    continue
+                if task._state != RUNNING:
+                    # parked (or completed at once) by a call it did not yield
+                    self._not_yielded(task, r)
+                    continue
+                if type(r) is gentype:
+                    callers = task._callers
+                    if callers is None:
+                        task._callers = [task._gen]
+                    else:
+                        callers.append(task._gen)
+                    task._gen = r
+                    task._value = None
+                elif r is None or r is resume:
+                    task._value = None
+                elif type(r) in plain:
+                    task._value = r
+                else:
+                    self._odd_yield(task, r)
                 task._state = READY
                 append(task)
-            elif state == PARKED:     # parked by a call it did not yield
-                self._unpark_quietly(task)
-                task._state = READY
-                append(task)
+                continue
+            self._frame_done(task, None, failed)
+            failed = None
         self._cur = None
+
+    def _odd_yield(self, task, r):
+        """``task`` yielded ``r``, a value of a type the fast path does not
+        know: hand it back (4.x: a plain value lets the others run and comes
+        back), unless it is a mistake pycos can name -- a coroutine or other
+        awaitable, a function or method not called -- which is raised in
+        the task as a TypeError."""
+        tr = type(r)
+        if tr is CoroutineType or hasattr(tr, "__await__"):
+            what = ("a coroutine (%s)" % (r.__qualname__,) if tr is CoroutineType
+                    else "an awaitable (%s)" % (_short(r),))
+            if tr is CoroutineType:
+                r.close()       # never to run: no "was never awaited" warning later
+            why = ("task %s yielded %s: a pycos task does not await; use "
+                   "'yield pycos.aio.wait(awaitable)' (see docs/asyncio.md)" % (task, what))
+        elif tr in _CALLABLES or isinstance(r, partial):
+            name = getattr(r, "__qualname__", None) or getattr(r, "__name__", None) or _short(r)
+            call = getattr(r, "__name__", "function")
+            owner = getattr(r, "__self__", None)
+            if owner is not None and not isinstance(owner, ModuleType):
+                call = "%s.%s" % (type(owner).__name__.lower(), call)
+            why = ("task %s yielded the function %s itself, not a call of it: call it, as in "
+                   "'yield %s(...)'" % (task, name, call))
+        else:
+            task._value = r
+            return
+        task._value = None
+        self._raise_in(task, TypeError(why))
+
+    def _raise_in(self, task, exc):
+        """Have ``exc`` raised at the yield ``task`` (running now) stopped at."""
+        if task._exc is None:
+            task._exc = exc
+        elif task._exc is not _TERMINATE:
+            _queue_exc(task, exc)
+
+    def _not_yielded(self, task, r):
+        """``task`` yielded ``r`` while a call it made before is parking it
+        (or completed at once): the call was not yielded.  Withdraw it and
+        raise the error at this yield."""
+        if isinstance(r, (list, tuple, set)) and any(x is PARK for x in r):
+            self._unyielded(task)
+            err = MissingYieldError(
+                "task %s yielded a %s of pycos calls: pycos waits for one call per 'yield'; "
+                "yield them one after the other, or run each in a Task of its own and yield "
+                "each task's finish()" % (task, type(r).__name__))
+        else:
+            err = self._unyielded(task, "and then yielded %s" % (_short(r),))
+        if type(r) is GeneratorType or type(r) is CoroutineType:
+            r.close()       # (a sub-call that never started)
+        task._value = None
+        self._raise_in(task, err)
+        task._state = READY
+        self._ready.append(task)
+
+    def _describe_call(self, task):
+        """Name the call that parked ``task`` (or completed at once)."""
+        if task._state == READY:
+            # (while READY, _alarm holds _now_value's ``what``, see there)
+            return task._alarm if isinstance(task._alarm, str) else "a pycos call"
+        return self._describe_hook(task._cancel)
+
+    def _describe_hook(self, hook):
+        """Name the call that parks a task with cancel hook ``hook``."""
+        if hook is None:
+            return "a pycos call"
+        if hook is self._sleep_hook:
+            return "task.sleep()"
+        if hook is self._recv_hook:
+            return "task.receive()"
+        owner = getattr(hook, "__self__", None)
+        what = getattr(owner, "_what", None)        # a WaitQueue names its primitive's call
+        if isinstance(what, str):
+            return what
+        name = getattr(hook, "__name__", "")
+        if name == "_finish_cancel":
+            return "%r.finish()" % (owner,)
+        if name == "_cancel_read":
+            return "a read (recv(), recvall(), accept()...) on %s" % (_short(owner),)
+        if name == "_cancel_write":
+            return "a write (send(), sendall(), connect()...) on %s" % (_short(owner),)
+        return "a pycos call (%s)" % (getattr(hook, "__qualname__", None) or _short(hook),)
+
+    def _unyielded(self, task, then=None):
+        """``task`` (the one running) made a call that parked it or completed
+        at once, and did not yield it: withdraw that call (as an interruption
+        would: its timer, its place in a wait queue, its pending I/O), make
+        the task RUNNING again and return the MissingYieldError to raise in
+        it.  ``then``: the name of the call being made now, if any.  Other
+        layers (pycos.io) may call this too."""
+        what = self._describe_call(task)
+        state = task._state
+        if state == PARKED:
+            self._unpark_quietly(task)
+        elif state == READY:
+            try:
+                self._ready.remove(task)
+            except ValueError:
+                pass
+            task._alarm = None
+        task._state = RUNNING
+        task._value = None
+        msg = "task %s called %s without 'yield'" % (task, what)
+        if then is not None:
+            msg += " " + then
+        msg += ("; a pycos call that may wait must be written 'value = yield call(...)', "
+                "one call per 'yield'")
+        return MissingYieldError(msg)
 
     def _dispatch(self, ev):
         timeouts = self._timeouts
@@ -505,6 +698,22 @@ class Scheduler(object):
 
     def _frame_done(self, task, value, exc):
         """The top generator of ``task`` returned ``value`` or raised ``exc``."""
+        if exc is not None:
+            tb = exc.__traceback__
+            if tb is not None and tb.tb_frame.f_code is _STEP_CODE and tb.tb_next is not None:
+                # the kernel's frame says nothing to the user: leave it out
+                exc.__traceback__ = tb = tb.tb_next
+            if type(exc) is MissingYieldError:
+                _cut_core_tail(tb)
+        if task._state != RUNNING:
+            # the frame made a call it did not yield, then returned or raised
+            err = self._unyielded(task, "in %s() and then %s" % (
+                getattr(task._gen, "__name__", "?"),
+                "returned" if exc is None else "raised %s" % (_short(exc),)))
+            if exc is None or isinstance(exc, Exception):
+                err.__context__ = exc
+                exc = err
+                value = None
         callers = task._callers
         if callers:
             task._gen = callers.pop()
@@ -526,8 +735,11 @@ class Scheduler(object):
             self._finish(task, value, None)
         else:
             text = _format_exc(exc)
-            logger.warning("uncaught exception in task %s:\n%s", task, text)
-            status = MonitorStatus(task, type(exc), text)
+            if self._ctrl_c and isinstance(exc, KeyboardInterrupt):
+                logger.debug("task %s ended by Ctrl-C", task)
+            else:
+                logger.warning("uncaught exception in task %s:", task, exc_info=exc)
+            status = MonitorStatus(task, type(exc), text, exc)
             self._finish(task, status, status)
 
     def _requeue(self, task):
@@ -555,6 +767,12 @@ class Scheduler(object):
     def _finish(self, task, result, status):
         """``task`` ended with ``result``; ``status`` is the MonitorStatus for
         its monitors (None: a normal return, made only when monitored)."""
+        state = task._state
+        if state == PARKED or state == READY:
+            # a finally block, run by close(), made a call without yield
+            logger.warning("task %s called %s without 'yield' while it was being closed",
+                           task, self._describe_call(task))
+            self._unyielded(task)
         task._state = DONE
         task._gen = None
         task._callers = None
@@ -611,6 +829,11 @@ class Scheduler(object):
     # ---- parking --------------------------------------------------------
 
     def _park(self, task, timeout=None, alarm=None, cancel=None):
+        if task._state != RUNNING:     # a call before this one was not yielded
+            err = self._unyielded(task, "and then " + self._describe_hook(cancel))
+            if cancel is not None:      # (the new call may have queued the task)
+                cancel(task, INTERRUPT)
+            raise err
         if task._exc is not None:      # an exception is due: do not block
             if cancel is not None:
                 cancel(task, INTERRUPT)
@@ -686,9 +909,13 @@ class Scheduler(object):
         task._state = READY
         self._ready.append(task)
 
-    def _now_value(self, task, value):
-        """Complete the current call of running ``task`` with ``value``."""
+    def _now_value(self, task, value, what=None):
+        """Complete the current call of running ``task`` with ``value``;
+        ``what`` names the call (for the error if it is not yielded)."""
+        if task._state != RUNNING:     # a call before this one was not yielded
+            raise self._unyielded(task, "and then " + (what or "another pycos call"))
         task._value = value
+        task._alarm = what       # (unused while READY: names the call, see _describe_call)
         task._state = READY
         self._ready.append(task)
         return PARK
@@ -934,8 +1161,17 @@ class Scheduler(object):
 
     def join(self, show_running=False, timeout=None):
         """Wait (in a thread, not a task) until only daemon tasks remain;
-        False on timeout."""
+        False on timeout.  As in pycos 4.x, the first argument is
+        ``show_running`` (log the tasks waited for): a timeout is given by
+        name, ``join(timeout=5)``; ``join(5)`` warns and waits without one,
+        as 4.x did."""
         self._not_from_task("join")
+        if type(show_running) in (int, float):
+            warnings.warn(
+                "Pycos.join(%r): the first argument of join(show_running=False, timeout=None) "
+                "is show_running, as in pycos 4.x, not a timeout, so this waits for every "
+                "task without a time limit; write join(timeout=%r) for a timeout"
+                % (show_running, show_running), stacklevel=2)
         timeout = _check_timeout(timeout)
         if show_running:
             for task in self._call_sync(lambda: list(self._tasks.values())):
@@ -1054,6 +1290,10 @@ class Scheduler(object):
                 _atexit_mod.unregister(self._at_interpreter_exit)
             except Exception:
                 pass
+            try:
+                _exit_hooked.remove(self)
+            except ValueError:
+                pass
             self._discard()
             with self._lock:
                 self._nondaemon = 0
@@ -1063,9 +1303,111 @@ class Scheduler(object):
     def _discard(self):
         pass
 
+    #: seconds the tasks get, after Ctrl-C threw KeyboardInterrupt into them,
+    #: to end by themselves before they are closed (a second Ctrl-C cuts it short)
+    ctrl_c_grace = 2.0
+
     def _at_interpreter_exit(self):
-        if not self._stopped:
+        """The interpreter is exiting: wait for the tasks, as 4.x did -- unless
+        Ctrl-C ended the program, or ends this wait."""
+        if self._stopped:
+            return
+        last = getattr(sys, "last_type", None)
+        if isinstance(last, type) and issubclass(last, KeyboardInterrupt):
+            # the main program died of Ctrl-C (and our excepthook was replaced)
+            self._stop_on_ctrl_c()
+            return
+        try:
             self.finish()
+        except KeyboardInterrupt:
+            # Ctrl-C while the script's end waits for the tasks: stop them
+            # (their finally blocks run) and exit as Python exits on Ctrl-C
+            self._stop_on_ctrl_c()
+            _exit_by_sigint()
+
+    def _stop_on_ctrl_c(self):
+        """From the program's thread, on Ctrl-C: throw KeyboardInterrupt into
+        every task, give them :attr:`ctrl_c_grace` seconds to end (their
+        ``except``/``finally`` blocks may still yield), then terminate: what
+        is left is closed, ``finally`` blocks run, the scheduler stops."""
+        if self._stopped or (self._cur is not None and self._on_loop()):
+            return
+        self._ctrl_c = True
+        try:
+            self._call_sync(self._throw_everywhere, KeyboardInterrupt)
+            self._wait_idle(self.ctrl_c_grace)
+        except KeyboardInterrupt:       # pressed again: no more grace
+            pass
+        try:
+            self.terminate()
+        except KeyboardInterrupt:       # and again, while finally blocks run: give up
+            _exit_by_sigint()
+
+    def _throw_everywhere(self, exc_type):
+        for task in list(self._tasks.values()):
+            self._interrupt(task, exc_type())
+
+
+#: the frame every exception of a task passes through on its way out
+_STEP_CODE = Scheduler._run_ready.__code__
+
+
+# ---- Ctrl-C ------------------------------------------------------------------------
+#
+# Python turns Ctrl-C into KeyboardInterrupt in the main thread.  When it ends
+# the main program, CPython prints it (sys.excepthook), runs the atexit
+# functions and kills itself with SIGINT; PyPy prints it and kills itself
+# without running them.  Either way the scheduler's thread (a daemon) would
+# die with the process and no task's finally block would run -- or, on
+# CPython, the atexit hook would wait for tasks that nobody stops.  So a
+# threaded scheduler wraps sys.excepthook (the one place both interpreters go
+# through): after the usual printout, a KeyboardInterrupt stops every such
+# scheduler (Scheduler._stop_on_ctrl_c).  Interactive sessions are left
+# alone (Ctrl-C there interrupts a statement, not the program).
+
+_exit_hooked = []           # threaded schedulers with an interpreter-exit hook
+_prev_excepthook = []       # the hook ours wraps (a list: set once, read by the hook)
+
+
+def _excepthook(exc_type, value, tb):
+    prev = _prev_excepthook[0] if _prev_excepthook else sys.__excepthook__
+    try:
+        prev(exc_type, value, tb)
+    finally:
+        if (isinstance(exc_type, type) and issubclass(exc_type, KeyboardInterrupt)
+                and not hasattr(sys, "ps1") and not sys.flags.interactive):
+            for sched in list(_exit_hooked):
+                sched._stop_on_ctrl_c()
+
+
+def _hook_ctrl_c():
+    if sys.excepthook is not _excepthook:
+        _prev_excepthook[:] = [sys.excepthook]
+        sys.excepthook = _excepthook
+
+
+def _exit_by_sigint():
+    """End the process as CPython ends a program that Ctrl-C interrupted:
+    killed by SIGINT (a shell sees status 130 and stops its script too).
+    Standard streams and logging are flushed first; atexit functions that
+    would have run after the caller's do not run."""
+    import logging
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    try:
+        logging.shutdown()
+    except Exception:
+        pass
+    if hasattr(signal, "SIGINT") and threading.current_thread() is threading.main_thread():
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        except (OSError, ValueError):
+            pass
+    os._exit(130)
 
 
 class _PycosClass(Singleton):

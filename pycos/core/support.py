@@ -7,6 +7,7 @@ bytes (serialize).  Keeping them apart lets netpycos pickle them without
 pulling in the kernel.
 """
 
+import builtins
 import pickle
 import socket
 import threading
@@ -25,25 +26,64 @@ class MonitorStatus(object):
     * terminated: ``(StopIteration, the task's current value)``.
 
     The same object is the value (``Task.value()``/``finish()``) of a task
-    that died of an uncaught exception.
+    that died of an uncaught exception.  Then ``exception`` is the exception
+    object itself (with its ``__traceback__``), and :meth:`reraise` raises
+    it; otherwise ``exception`` is None.  A status that crossed processes
+    (netpycos) carries the exception only if it survives pickling, without
+    its traceback (the text in ``value`` has it).
     """
 
-    __slots__ = ("info", "type", "value")
+    __slots__ = ("info", "type", "value", "exception")
 
-    def __init__(self, info, type, value=None):
+    def __init__(self, info, type, value=None, exception=None):
         self.info = info
         self.type = type
         self.value = value
+        self.exception = exception
+
+    def failed(self):
+        """True if the task died of an uncaught exception."""
+        t = self.type
+        return (isinstance(t, builtins.type) and issubclass(t, BaseException)
+                and t is not StopIteration)
+
+    def reraise(self):
+        """Raise the task's exception here if the task failed; do nothing
+        (return None) if it ended normally or was terminated::
+
+            result = task.value()
+            if isinstance(result, pycos.MonitorStatus):
+                result.reraise()
+
+        The exception raised is the task's own object, its traceback
+        continued by this call; when the object did not come along (a
+        status from another process whose exception does not pickle), a
+        RuntimeError carrying the traceback text stands in for it."""
+        if not self.failed():
+            return None
+        exc = self.exception
+        if exc is None:
+            raise RuntimeError("task %s failed with %s:\n%s" % (
+                self.info, getattr(self.type, "__name__", self.type), self.value))
+        raise exc
 
     def __repr__(self):
         name = getattr(self.type, "__name__", self.type)
         return "MonitorStatus(%r, %s, %r)" % (self.info, name, self.value)
 
     def __getstate__(self):
-        return (self.info, self.type, self.value)
+        exc = self.exception
+        if exc is None:
+            return (self.info, self.type, self.value)
+        try:        # only an exception that comes back from pickle travels
+            pickle.loads(pickle.dumps(exc))
+        except Exception:
+            return (self.info, self.type, self.value)
+        return (self.info, self.type, self.value, exc)
 
     def __setstate__(self, state):
-        self.info, self.type, self.value = state
+        self.info, self.type, self.value = state[:3]
+        self.exception = state[3] if len(state) > 3 else None
 
 
 class HotSwapException(Exception):

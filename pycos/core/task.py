@@ -20,7 +20,7 @@ from types import FunctionType, GeneratorType
 from pycos.core.log import logger
 from pycos.core.support import Singleton
 from pycos.core.scheduler import (PARK, Pycos, _check_timeout, _get_ident, _TERMINATE, DONE,
-                                  PARKED, READY)
+                                  PARKED, READY, RUNNING)
 
 __all__ = ["Task"]
 
@@ -67,6 +67,24 @@ def _task_param(target):
     return False, 0
 
 
+def _not_a_target(target):
+    """Why ``target`` cannot be a task's target, said so that the fix is clear."""
+    name = getattr(target, "__qualname__", None) or repr(target)
+    if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
+        return ("%s is an 'async def' function: a task's target must be a generator function "
+                "(a plain 'def' containing 'yield'); to wait for a coroutine from a task use "
+                "'yield pycos.aio.wait(coro)' (see docs/asyncio.md)" % name)
+    if inspect.isgenerator(target) or inspect.iscoroutine(target):
+        fn = getattr(target, "__name__", "f")
+        return ("Task() takes a generator function and its arguments, not %s object: write "
+                "Task(%s, arg, ...), not Task(%s(arg, ...))"
+                % ("a generator" if inspect.isgenerator(target) else "a coroutine", fn, fn))
+    if not callable(target):
+        return ("%r is not a generator function: Task() needs one (a function containing "
+                "'yield') as its first argument" % (target,))
+    return ("%s is not a generator function (a task's target must contain 'yield')" % name)
+
+
 def _make_generator(task, args, kwargs):
     """Parse ``Task(target, *args, **kw)`` / ``Task(target=, args=, kwargs=)``
     and call the target; returns the generator."""
@@ -92,9 +110,7 @@ def _make_generator(task, args, kwargs):
                     kwargs["task"] = task
             return target(*args, **kwargs)
     if not inspect.isgeneratorfunction(target):
-        name = getattr(target, "__qualname__", None) or repr(target)
-        raise TypeError("%s is not a generator function (a task's target must "
-                        "contain 'yield')" % name)
+        raise TypeError(_not_a_target(target))
     inject, index = _task_param(target)
     if inject and "task" not in kwargs and (index < 0 or len(args) <= index):
         kwargs["task"] = task
@@ -201,9 +217,16 @@ class Task(object):
         """Check that ``self`` is the task running now; None if so, else -1
         (logged), like the original."""
         sched = self._sched
-        if sched._cur is not self or not sched._on_loop():
-            logger.warning("%s() is only valid on the current task (%s is not running)",
-                           what, self)
+        if not sched._on_loop():
+            how = " (a thread sleeps with time.sleep())" if what == "sleep" else ""
+            if what != "hot_swappable":
+                how = ", as 'yield task.%s(...)'%s" % (what, how)
+            logger.warning("task.%s() must be called in a task%s, not from a thread; "
+                           "it returns -1 here", what, how)
+            return -1
+        if sched._cur is not self:
+            logger.warning("%s() is only valid on the current task (%s is not running; "
+                           "returns -1)", what, self)
             return -1
         return None
 
@@ -217,19 +240,38 @@ class Task(object):
 
     # ---- sleeping and waking --------------------------------------------
 
-    def suspend(self, timeout=None, alarm_value=None):
-        """[y] Suspend the current task until :meth:`resume` (its value) or
-        ``timeout`` seconds (``alarm_value``)."""
-        bad = self._current("suspend")
-        if bad is not None:
-            return bad
-        timeout = _check_timeout(timeout)
-        sched = self._sched
-        if timeout is not None and timeout <= 0:
-            return sched._now_value(self, alarm_value)
-        return sched._park(self, timeout, alarm_value, sched._sleep_hook)
+    def _make_suspend(name):
+        # sleep and suspend are the same call under two names; each is its
+        # own function (not one calling the other: no extra call per sleep)
+        # so that a misuse names the one the program used
+        call = "task.%s()" % name
 
-    sleep = suspend
+        def suspend(self, timeout=None, alarm_value=None):
+            sched = self._sched
+            if sched._cur is not self or sched._thread_ident != _get_ident():
+                return self._current(name)
+            if timeout is not None:
+                timeout = _check_timeout(timeout)
+                if timeout <= 0:
+                    if self._state == RUNNING:      # _now_value, inlined
+                        self._value = alarm_value
+                        self._alarm = call
+                        self._state = READY
+                        sched._ready.append(self)
+                        return PARK
+                    return sched._now_value(self, alarm_value, call)    # (raises)
+            return sched._park(self, timeout, alarm_value, sched._sleep_hook)
+
+        suspend.__name__ = name
+        suspend.__qualname__ = "Task." + name
+        suspend.__doc__ = """[y] %s the current task until :meth:`resume` (its value) or
+        ``timeout`` seconds (``alarm_value``); ``timeout <= 0`` returns
+        ``alarm_value`` at once.""" % ("Suspend" if name == "suspend" else "Sleep: suspend")
+        return suspend
+
+    suspend = _make_suspend("suspend")
+    sleep = _make_suspend("sleep")
+    del _make_suspend
 
     def resume(self, update=None):
         """[y?] Wake the task from :meth:`suspend` with ``update``.  A resume
@@ -301,13 +343,14 @@ class Task(object):
         if timeout is not None:
             timeout = _check_timeout(timeout)
         msgs = self._msgs
-        if msgs:       # the hot path: _now_value inlined
+        if msgs and self._state == RUNNING:     # the hot path: _now_value inlined
             self._value = msgs.popleft()
+            self._alarm = "task.receive()"
             self._state = READY
             sched._ready.append(self)
             return PARK
         if timeout is not None and timeout <= 0:
-            return sched._now_value(self, alarm_value)
+            return sched._now_value(self, alarm_value, "task.receive()")
         return sched._park(self, timeout, alarm_value, sched._recv_hook)
 
     recv = receive
@@ -389,9 +432,9 @@ class Task(object):
             raise RuntimeError("task %s cannot wait for itself to finish" % self)
         timeout = _check_timeout(timeout)
         if self._state == DONE:
-            return sched._now_value(cur, self._result)
+            return sched._now_value(cur, self._result, "task.finish()")
         if timeout is not None and timeout <= 0:
-            return sched._now_value(cur, None)
+            return sched._now_value(cur, None, "task.finish()")
         fq = self._finishq
         if fq is None:
             fq = self._finishq = deque()

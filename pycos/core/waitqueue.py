@@ -34,13 +34,17 @@ def current_task(what):
 
 
 class WaitQueue(object):
-    """A FIFO of parked tasks: park / unpark / unpark_all / cancel."""
+    """A FIFO of parked tasks: park / unpark / unpark_all / cancel.
 
-    __slots__ = ("_waiters", "_hook")
+    ``what`` names the call that parks tasks here (``"lock.acquire()"``),
+    for the error a task gets when it makes that call without ``yield``."""
 
-    def __init__(self):
+    __slots__ = ("_waiters", "_hook", "_what")
+
+    def __init__(self, what="a wait in a pycos primitive"):
         self._waiters = OrderedDict()
         self._hook = self._cancel
+        self._what = what
 
     def __len__(self):
         return len(self._waiters)

@@ -127,7 +127,11 @@ _IDLE = _Side()
 class FDIO(object):
     """Base of AsyncSocket and AsyncFile: a non-blocking descriptor driven
     by the reactor.  Subclasses turn completions into values with
-    ``_read_value(kind, buf, n, extra)``."""
+    ``_read_value(kind, buf, n, extra, closing=False, lent=False)``: ``n``
+    bytes are in ``buf``; ``closing``: the descriptor is being closed;
+    ``lent``: the operation was withdrawn and the reactor may still hold
+    ``buf`` until its cancellation event, so the value must not be ``buf``
+    itself (closing implies it)."""
 
     # slots, not a __dict__: 10,000 idle connections are 10,000 of these
     # (_big: the last read brought a big message, see _DIRECT_READS)
@@ -450,7 +454,7 @@ class FDIO(object):
         elif reason == TIMEOUT:
             sched = self._sched
             if done:
-                sched._unpark(task, self._read_value(kind, buf, done, extra))
+                sched._unpark(task, self._read_value(kind, buf, done, extra, lent=True))
             else:
                 sched._unpark_exc(task, _timeout_exc("timed out"))
 

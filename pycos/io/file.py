@@ -10,13 +10,45 @@ always "ready", so their reads and writes complete inline.
 AsyncPipe gathers the pipes of a ``subprocess.Popen`` chain (first ... last):
 ``stdin`` of the first process, ``stdout``/``stderr`` of the last, with
 ``communicate`` feeding and draining them concurrently.
+
+Waiting for a process to exit
+-----------------------------
+
+``yield pipe.wait(timeout)`` (and ``communicate``) wait for the last process
+without blocking the scheduler, and reap only that process, through its own
+``Popen`` (``wait``/``poll``: never ``waitpid(-1)``, which would steal other
+code's children).  Two ways, best first:
+
+* **a pidfd** (Linux >= 5.3): ``pidfd_open(pid)`` gives a descriptor that
+  becomes readable when the process exits; the reactor watches it like any
+  descriptor (each waiting task has its own), and on readiness
+  ``Popen.wait()`` collects the status at once.  ``os.pidfd_open`` where
+  Python has it (CPython >= 3.9), else the system call through ``ctypes``
+  (PyPy 3.9 lacks ``os.pidfd_open``) on the architectures whose call number
+  is known;
+* **a reaper thread** everywhere else (other systems, older kernels, a
+  sandbox refusing the call): one thread per process, blocked in
+  ``Popen.wait()``, tells every task waiting for that process (on any
+  scheduler) when it returns.  No polling, and timeouts are the scheduler's
+  timers, so a wait that times out leaves the thread to the next wait.  It
+  is not a thread of an ``AsyncThreadPool``: a pool's fixed size would make
+  a wait queue behind others' waits for processes that may never exit.  The
+  thread ends when the process does (it is a daemon: a process that never
+  exits keeps it until the program ends).
 """
 
 import errno
 import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
 from types import GeneratorType
 
-from pycos.io.fdio import FDIO, _head
+from pycos.core.scheduler import INTERRUPT, PARKED, TIMEOUT, _check_timeout, _get_ident, \
+    _sched_of_thread
+from pycos.io.fdio import FDIO, _current, _head
 from pycos.reactor import READ
 
 __all__ = ["AsyncFile", "AsyncPipe"]
@@ -62,7 +94,7 @@ class AsyncFile(FDIO):
         self.close()
         return False                # never swallow the exception
 
-    def _read_value(self, kind, buf, n, extra, closing=False):
+    def _read_value(self, kind, buf, n, extra, closing=False, lent=False):
         return _head(buf, n)
 
     def _write_value(self, kind, n, extra, partial=False):
@@ -162,10 +194,19 @@ class AsyncFile(FDIO):
         return self._fd < 0
 
 
+def _end(f):
+    """An AsyncFile for a Popen's pipe ``f``; None when there is no pipe or
+    it has been closed (by an earlier AsyncPipe's communicate, say)."""
+    if f is None or getattr(f, "closed", False):
+        return None
+    return AsyncFile(f)
+
+
 class AsyncPipe(object):
     """The pipes of ``subprocess.Popen`` objects ``first`` ... ``last`` (one
-    process: ``last`` omitted).  Attributes not defined here (``wait``,
-    ``pid``, ``returncode`` ...) are the last process's."""
+    process: ``last`` omitted); ends that are not pipes, or are closed, are
+    None.  Attributes not defined here (``pid``, ``returncode``, ``kill``
+    ...) are the last process's."""
 
     def __init__(self, first, last=None):
         if last is None:
@@ -176,9 +217,9 @@ class AsyncPipe(object):
                                 % (type(p).__name__,))
         self.first = first
         self.last = last
-        self.stdin = AsyncFile(first.stdin) if first.stdin is not None else None
-        self.stdout = AsyncFile(last.stdout) if last.stdout is not None else None
-        self.stderr = AsyncFile(last.stderr) if last.stderr is not None else None
+        self.stdin = _end(first.stdin)
+        self.stdout = _end(last.stdout)
+        self.stderr = _end(last.stderr)
 
     def __getattr__(self, name):
         last = self.__dict__.get("last")
@@ -240,11 +281,25 @@ class AsyncPipe(object):
         err = (yield err_task.finish()) if err_task is not None else None
         for t in tasks:
             yield t.finish()
-        yield _wait_exit(self.last)
+        yield _wait_process(self.last, None)
         return out, err
 
     def poll(self):
+        """The last process's ``poll()``: its exit status, None while it runs."""
         return self.last.poll()
+
+    def wait(self, timeout=None):
+        """[y] Wait for the last process to exit and return its exit status
+        (``returncode``: negative for a process killed by a signal), without
+        blocking the scheduler; ``subprocess.TimeoutExpired`` after
+        ``timeout`` seconds.  Any number of tasks may wait for the same
+        process.  In a task, write ``status = yield pipe.wait()``.
+
+        From a plain thread (not the scheduler's) it is ``Popen.wait(timeout)``
+        of the last process, blocking that thread, as in pycos 4.x; on the
+        scheduler's thread outside a task it is a RuntimeError (it would
+        stop every task)."""
+        return _wait_process(self.last, timeout)
 
     def close(self):
         """Close the pipes this object holds."""
@@ -291,30 +346,184 @@ def _drain(f, task=None):
     return data
 
 
-def _wait_exit(proc):
-    """[y] Wait for ``proc`` to exit and reap it, without blocking the
-    scheduler: a pidfd watched by the reactor where the platform has one,
-    else polling with a growing interval (1 ms .. 50 ms)."""
-    if proc.poll() is not None:
-        return proc.returncode
+# ---- waiting for a process ----------------------------------------------------
+
+#: the pidfd_open system call number on the architectures that share it
+#: (alpha, ia64 and mips have their own: left to the reaper thread)
+_NR_PIDFD_OPEN = 434
+_COMMON_NUMBERS = ("x86_64", "i386", "i686", "aarch64", "armv7l", "armv6l", "armv8l",
+                   "ppc64le", "ppc64", "s390x", "riscv64", "loongarch64")
+_syscall = None
+
+
+def _pidfd_syscall(pid):
+    """``os.pidfd_open`` for Pythons without it (PyPy 3.9): the system call
+    through ``ctypes``, loaded on first use.  OSError(ENOSYS) where its
+    number is not known."""
+    global _syscall
+    if _syscall is None:
+        if platform.machine() not in _COMMON_NUMBERS:
+            raise OSError(errno.ENOSYS, "pidfd_open: system call number unknown here")
+        import ctypes
+        fn = ctypes.CDLL(None, use_errno=True).syscall
+        fn.restype = ctypes.c_long
+        fn.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_long)
+        _syscall = (fn, ctypes.get_errno)
+    fn, get_errno = _syscall
+    fd = fn(_NR_PIDFD_OPEN, pid, 0)
+    if fd < 0:
+        err = get_errno()
+        raise OSError(err, os.strerror(err))
+    return fd
+
+
+#: pidfd_open(pid) -> descriptor; None: no pidfds here (the reaper thread),
+#: also set to None for good when the system refuses the call itself
+_pidfd_open = getattr(os, "pidfd_open", None) or (
+    _pidfd_syscall if sys.platform.startswith("linux") else None)
+_NO_PIDFD = (errno.ENOSYS, errno.EPERM, errno.EACCES, errno.EOPNOTSUPP)
+
+
+def _wait_process(proc, timeout):
+    """[y] ``proc``'s exit status (see AsyncPipe.wait)."""
+    timeout = _check_timeout(timeout)
+    sched = _sched_of_thread(_get_ident())
+    task = sched._cur if sched is not None else None
+    if task is None:
+        if sched is not None:
+            raise RuntimeError("AsyncPipe.wait() on the scheduler's thread outside a task would "
+                               "block every task: use 'status = yield pipe.wait()' in a task")
+        return proc.wait(timeout)           # a plain thread: as Popen.wait
+    status = proc.poll()
+    if status is not None:
+        return status                       # (a plain value: the task gets it back)
+    if timeout is not None and timeout <= 0:
+        raise subprocess.TimeoutExpired(proc.args, timeout)
+    return _wait_gen(proc, timeout)
+
+
+def _wait_gen(proc, timeout):
+    global _pidfd_open
     fd = -1
-    pidfd_open = getattr(os, "pidfd_open", None)
-    if pidfd_open is not None:
+    if _pidfd_open is not None:
         try:
-            fd = pidfd_open(proc.pid)
-        except OSError:         # not supported, or already reaped elsewhere
-            fd = -1
-    if fd >= 0:
-        f = AsyncFile(fd)
+            fd = _pidfd_open(proc.pid)
+        except OSError as exc:
+            if exc.errno == errno.ESRCH:    # reaped already, by someone
+                return proc.wait()
+            if exc.errno in _NO_PIDFD:
+                _pidfd_open = None
+            fd = -1                         # (EMFILE...: the reaper, this time)
+    if fd < 0:
+        return (yield _Reaper.wait(proc, timeout))
+    f = AsyncFile(fd)
+    try:
+        if proc.poll() is not None:
+            # reaped meanwhile (by another thread's Popen.wait): the pid, and
+            # so the pidfd, may be another process's now
+            return proc.returncode
         try:
-            yield f._wait_ready(READ, None)
-        finally:
-            f.close()
-        return proc.wait()
-    from pycos.core.scheduler import Pycos
-    task = Pycos.cur_task()
-    delay = 0.001
-    while proc.poll() is None:
-        yield task.sleep(delay)
-        delay = min(delay * 2, 0.05)
-    return proc.returncode
+            yield f._wait_ready(READ, timeout)
+        except socket.timeout:
+            raise subprocess.TimeoutExpired(proc.args, timeout) from None
+    finally:
+        f.close()
+    # exited: this returns at once (after another thread's wait() that
+    # holds the Popen's lock has collected the status, if there is one)
+    return proc.wait()
+
+
+class _Reaper(object):
+    """The thread waiting for one process (without pidfds), and the tasks
+    to tell when it exits (``waiters``: a dict of :class:`_Waiter`, used as
+    an ordered set; guarded by ``_lock``, as ``_all`` is)."""
+
+    _lock = threading.Lock()
+    _all = {}           # id(proc) -> _Reaper
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.waiters = {}
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name="pycos-reaper-%d" % proc.pid)
+
+    @classmethod
+    def wait(cls, proc, timeout):
+        """[y] Park the current task until ``proc`` exits (or ``timeout``)."""
+        sched, task = _current()
+        w = _Waiter(proc, sched, task, timeout)
+        r = sched._park(task, timeout, None, w.cancel)
+        if task._state != PARKED:
+            return r                # an exception is due: it does not wait
+        w.wid = task._wid
+        sched._external += 1        # (virtual time waits for the thread)
+        with cls._lock:
+            reaper = cls._all.get(id(proc))
+            new = reaper is None
+            if new:
+                reaper = cls._all[id(proc)] = _Reaper(proc)
+            reaper.waiters[w] = True
+        w.reaper = reaper
+        if new:
+            reaper.thread.start()
+        return r
+
+    def _run(self):
+        try:
+            status = self.proc.wait()
+            ok = True
+        except BaseException as exc:
+            status, ok = exc, False
+        with _Reaper._lock:
+            del _Reaper._all[id(self.proc)]
+            waiters, self.waiters = list(self.waiters), {}
+        for w in waiters:
+            w.sched._post(w.done, ok, status)
+
+
+class _Waiter(object):
+    """One task waiting for a reaper."""
+
+    __slots__ = ("proc", "sched", "task", "wid", "timeout", "reaper")
+    _what = "AsyncPipe.wait()"      # (names the call in the scheduler's errors)
+
+    def __init__(self, proc, sched, task, timeout):
+        self.proc = proc
+        self.sched = sched
+        self.task = task
+        self.timeout = timeout
+        self.wid = None
+        self.reaper = None
+
+    def _withdraw(self):
+        """Leave the reaper's list; False if it has taken us (the status is
+        on its way)."""
+        reaper = self.reaper
+        if reaper is None:
+            return True
+        with _Reaper._lock:
+            if reaper.waiters.pop(self, None) is None:
+                return False
+        self.sched._external -= 1
+        return True
+
+    def cancel(self, task, reason):
+        """The park's hook: a timeout or an interruption."""
+        if self.wid is None:        # (_park refused: never registered)
+            return
+        if self._withdraw():
+            if reason == TIMEOUT:
+                self.sched._unpark_exc(task, subprocess.TimeoutExpired(self.proc.args,
+                                                                       self.timeout))
+        elif reason != INTERRUPT:
+            # the process exited as the time ran out: the status is there
+            self.sched._unpark(task, self.proc.returncode)
+
+    def done(self, ok, status):
+        """On the task's scheduler: the reaper's news."""
+        self.sched._external -= 1
+        self.reaper.thread.join()   # (it has nothing left to do but end)
+        if ok:
+            self.sched._unpark(self.task, status, self.wid)
+        else:
+            self.sched._unpark_exc(self.task, status, self.wid)

@@ -14,11 +14,18 @@ through the reactor and never block the scheduler.
 Message framing (``send_msg``/``recv_msg``): a 4-byte big-endian length, then
 the payload.  ``max_msg_size`` (default 64 MiB) bounds what ``recv_msg``
 accepts, so a hostile length cannot make it allocate gigabytes.
+
+``recvall`` and ``recv_msg`` return a ``bytearray``, as in pycos 4.x: it is
+the buffer the bytes were read into, handed over without a copy, and 4.x
+programs may change it in place (``recv`` returns ``bytes``, as
+``socket.recv`` does).  docs/sockets.md has the reasons.
 """
 
 import _socket
 import errno
+import math
 import socket
+import ssl
 import struct
 
 from pycos import reactor
@@ -64,12 +71,19 @@ class AsyncSocket(FDIO):
     ``keyfile`` too, presents them as its own certificate.  ``ssl_context``:
     an ``ssl.SSLContext`` to use instead (full control).  ``server_hostname``:
     the name a client checks the server's certificate against (no hostname
-    check without it).  ``ssl_version`` is accepted for compatibility and
-    ignored: the context negotiates the best version both sides support.
+    check without it).  ``ssl_version``: the TLS version(s) of the contexts
+    pycos makes from ``certfile``/``keyfile`` (default
+    :meth:`get_ssl_version`, which negotiates the best version both sides
+    support; ``ssl.PROTOCOL_TLSv1_2`` or an ``ssl.TLSVersion`` pins one).
     """
 
     __slots__ = ("_sock", "_blocking", "_addrbuf", "_rbuf", "_ahead", "_max_msg",
                  "_tls_cfg", "_tls")
+
+    #: what setdefaulttimeout() set (None: a new socket keeps its own timeout)
+    _default_timeout = None
+    #: what set_ssl_version() set
+    _ssl_version = ssl.PROTOCOL_TLS
 
     def __init__(self, sock, blocking=False, keyfile=None, certfile=None, ssl_version=None,
                  ssl_context=None, server_hostname=None, max_msg_size=MAX_MSG_SIZE,
@@ -83,7 +97,8 @@ class AsyncSocket(FDIO):
             raise OSError(errno.EBADF, "AsyncSocket of a closed socket")
         self._sock = sock
         self._fdio_init(fd)
-        self._timeout = sock.gettimeout()
+        timeout = AsyncSocket._default_timeout
+        self._timeout = sock.gettimeout() if timeout is None else timeout
         self._blocking = False
         self._addrbuf = None
         self._rbuf = None
@@ -94,8 +109,12 @@ class AsyncSocket(FDIO):
         self._tls_cfg = None
         self._tls = None
         if certfile is not None or ssl_context is not None:
+            if ssl_version is None:
+                ssl_version = None if ssl_context is not None else AsyncSocket._ssl_version
             self._tls_cfg = _tls.Config(certfile, keyfile, ssl_context, server_hostname,
-                                        handshake_timeout)
+                                        handshake_timeout, ssl_version)
+        elif ssl_version is not None:
+            _tls.version_range(ssl_version)     # (bad values are errors here too)
         if blocking:
             self.setblocking(True)
         else:
@@ -120,8 +139,8 @@ class AsyncSocket(FDIO):
     # -- plumbing --
 
     def __repr__(self):
-        return "<pycos.AsyncSocket fd=%d%s%s>" % (self._fd, " tls" if self._tls_cfg else "",
-                                                 " blocking" if self._blocking else "")
+        return "<pycos.AsyncSocket fd=%d%s%s>" % (
+            self._fd, " tls" if self._tls_cfg else "", " blocking" if self._blocking else "")
 
     def __enter__(self):
         return self
@@ -154,19 +173,95 @@ class AsyncSocket(FDIO):
         if self._blocking:
             self._sock.settimeout(self._timeout)
 
+    # -- 4.x's defaults for new sockets --
+
+    @staticmethod
+    def setdefaulttimeout(timeout):
+        """The timeout (seconds, or None) every AsyncSocket made afterwards
+        starts with, instead of its socket's own (which follows
+        ``socket.setdefaulttimeout``); None goes back to that.  Accepted
+        connections take their listening socket's timeout.  (A static
+        method: ``AsyncSocket.setdefaulttimeout(t)`` or on any socket.)"""
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+                raise TypeError("timeout must be a number or None, not %r" % (timeout,))
+            if math.isnan(timeout) or timeout < 0:
+                raise ValueError("timeout must be None or a non-negative number, not %r"
+                                 % (timeout,))
+            timeout = float(timeout)
+        AsyncSocket._default_timeout = timeout
+
+    @staticmethod
+    def getdefaulttimeout():
+        """What :meth:`setdefaulttimeout` set (None: not set)."""
+        return AsyncSocket._default_timeout
+
+    @classmethod
+    def set_ssl_version(cls, version):
+        """The TLS version(s) of the contexts made from ``certfile``/
+        ``keyfile`` for AsyncSockets created afterwards without
+        ``ssl_version``: ``ssl.PROTOCOL_TLS`` (the default),
+        ``PROTOCOL_TLS_CLIENT``/``_SERVER`` negotiate the best version both
+        sides have; ``ssl.PROTOCOL_TLSv1_2`` (``_TLSv1``, ``_TLSv1_1``) or an
+        ``ssl.TLSVersion`` allows only that one.  A context given as
+        ``ssl_context`` is used as it is."""
+        _tls.version_range(version)
+        AsyncSocket._ssl_version = version
+
+    @classmethod
+    def get_ssl_version(cls):
+        """What :meth:`set_ssl_version` set (default ``ssl.PROTOCOL_TLS``)."""
+        return AsyncSocket._ssl_version
+
+    @property
+    def ssl_server_ctx(self):
+        """The ``ssl.SSLContext`` connections accepted on this socket
+        handshake with (4.x's attribute): the one assigned, else the
+        ``ssl_context``, else the one made from ``certfile`` and ``keyfile``
+        (made now if need be); None for a socket without TLS (or with only
+        a client's CA file).  Assign an
+        ``ssl.SSLContext`` (a server-side one) to use it for the connections
+        accepted from then on (on a plain socket too: they become TLS), or
+        None to go back to the socket's own."""
+        cfg = self._tls_cfg
+        if cfg is None:
+            return None
+        return cfg.current_server_context()
+
+    @ssl_server_ctx.setter
+    def ssl_server_ctx(self, ctx):
+        if ctx is not None:
+            if not isinstance(ctx, ssl.SSLContext):
+                raise TypeError("ssl_server_ctx must be an ssl.SSLContext or None, not %r"
+                                % (type(ctx).__name__,))
+            if ctx.protocol == ssl.PROTOCOL_TLS_CLIENT:
+                raise ValueError("ssl_server_ctx is a PROTOCOL_TLS_CLIENT context; accepted "
+                                 "connections need a server one (ssl.PROTOCOL_TLS_SERVER)")
+        cfg = self._tls_cfg
+        if cfg is None:
+            if ctx is not None:
+                self._tls_cfg = _tls.Config.server_only(ctx)
+            return
+        # a copy: accepted connections share their listener's configuration
+        self._tls_cfg = cfg.with_server_context(ctx)
+
     # -- values of completions --
 
-    def _read_value(self, kind, buf, n, extra, closing=False):
+    def _read_value(self, kind, buf, n, extra, closing=False, lent=False):
         if kind == _RECV:
             return _head(buf, n)
         if kind == _RECVALL:
+            # the buffer itself (a bytearray made for this read), unless the
+            # reactor may still hold it (withdrawn: copy out)
+            if n == len(buf) and not (closing or lent):
+                return buf
             if n < len(buf) and not closing:
                 # short: end of stream, a timeout, or an error after the data
                 # (recvall raises that one now, as recv_msg relies on)
                 exc = self._loop.take_error(self._fd)
                 if exc is not None:
                     raise exc
-            return _head(buf, n)
+            return buf[:n]
         if kind == _ACCEPT:
             if closing:
                 raise OSError(errno.EBADF, "socket closed while accepting")
@@ -284,9 +379,10 @@ class AsyncSocket(FDIO):
         return data
 
     def recvall(self, bufsize):
-        """[y] Exactly ``bufsize`` bytes; fewer only at end of stream or when
-        the timeout passes after some data came (no data: ``socket.timeout``).
-        An error (a reset) is raised even after some data came."""
+        """[y] Exactly ``bufsize`` bytes, as a ``bytearray`` (as in 4.x);
+        fewer only at end of stream or when the timeout passes after some
+        data came (no data: ``socket.timeout``).  An error (a reset) is
+        raised even after some data came."""
         if self._blocking or self._tls is not None:
             return self._recvall_loop(bufsize)
         if bufsize < 0:
@@ -295,7 +391,7 @@ class AsyncSocket(FDIO):
             _current()
             if self._rd.task is not None:
                 raise self._busy("read")
-            data = self._take_ahead(bufsize)
+            data = bytearray(self._take_ahead(bufsize))
             if len(data) == bufsize:
                 return data
             return self._recvall_rest(bufsize, data)
@@ -311,8 +407,8 @@ class AsyncSocket(FDIO):
         return self._read(_RECVALL, buf, lambda loop, tok: loop.recv(fd, buf, tok, all=True))
 
     def _recvall_rest(self, n, first):
-        rest = yield self._recvall_once(n - len(first))
-        return first + rest
+        first += yield self._recvall_once(n - len(first))
+        return first
 
     def send(self, data, *flags):
         """[y] Send what fits now (at least one byte); returns the count."""
@@ -409,11 +505,11 @@ class AsyncSocket(FDIO):
         """[y] Connect (and, with TLS, complete the handshake)."""
         if self._blocking:
             self._sock.connect(address)
-            if self._tls_cfg:
+            if self._tls_cfg is not None and self._tls_cfg.client:
                 self._tls = _tls.Session(self._tls_cfg, server_side=False)
                 self._tls.sync_handshake(self._sock)
             return None
-        if self._tls_cfg is not None:
+        if self._tls_cfg is not None and self._tls_cfg.client:
             return self._connect_tls(address)
         addr = self._sockaddr(address)
         fd = self._fd
@@ -437,9 +533,10 @@ class AsyncSocket(FDIO):
         return self
 
     def recv_msg(self):
-        """[y] One framed message (4-byte big-endian length + payload);
-        ``b''`` at end of stream.  A length over ``max_msg_size`` raises
-        ``OSError(EMSGSIZE)`` (the stream cannot be trusted after that)."""
+        """[y] One framed message (4-byte big-endian length + payload), as a
+        ``bytearray`` (as in 4.x); ``b''`` at end of stream (and for an empty
+        message).  A length over ``max_msg_size`` raises ``OSError(EMSGSIZE)``
+        (the stream cannot be trusted after that)."""
         if self._blocking:
             return self._sync_recv_msg()
         return self._recv_msg()
@@ -467,6 +564,8 @@ class AsyncSocket(FDIO):
         if n > self._max_msg:
             raise OSError(errno.EMSGSIZE, "message of %d bytes exceeds max_msg_size %d"
                           % (n, self._max_msg))
+        if n == 0:
+            return b""
         data = self._recvall_sync(n)
         return data if len(data) == n else b""
 
@@ -507,7 +606,7 @@ class AsyncSocket(FDIO):
                 break
             parts.append(chunk)
             got += len(chunk)
-        return b"".join(parts)
+        return bytearray().join(parts)
 
     def _recvall_sync(self, n):
         parts = []
@@ -523,7 +622,7 @@ class AsyncSocket(FDIO):
                 break
             parts.append(chunk)
             got += len(chunk)
-        return b"".join(parts)
+        return bytearray().join(parts)
 
     # -- TLS --
 

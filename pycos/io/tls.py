@@ -52,7 +52,7 @@ except ImportError:
 _buffer = _ffi.buffer
 _unpack = _ffi.unpack
 
-__all__ = ["Config", "Session", "HANDSHAKE_TIMEOUT"]
+__all__ = ["Config", "Session", "HANDSHAKE_TIMEOUT", "version_range"]
 
 HANDSHAKE_TIMEOUT = 30.0
 # raw read size: big, so a 64 KiB message is one read (the scheduler's
@@ -66,10 +66,47 @@ _WRITE_CHUNK = 64 * 1024
 _NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
 
 
-class Config(object):
-    """What an AsyncSocket was given: files, a context, a server name."""
+# pycos 4.x's ssl_version values (ssl's PROTOCOL_* constants): the ones that
+# negotiate, and the ones that pin one version (those this ssl still has)
+_NEGOTIATE = {ssl.PROTOCOL_TLS, ssl.PROTOCOL_TLS_CLIENT, ssl.PROTOCOL_TLS_SERVER}
+_PINNED = {getattr(ssl, "PROTOCOL_" + name): getattr(ssl.TLSVersion, name)
+           for name in ("TLSv1", "TLSv1_1", "TLSv1_2") if hasattr(ssl, "PROTOCOL_" + name)}
 
-    def __init__(self, certfile, keyfile, context, server_hostname, handshake_timeout):
+
+def version_range(ssl_version):
+    """``(minimum, maximum)`` TLS versions for ``ssl_version`` (None: no
+    restriction, the context negotiates).  ``ssl_version``: None, one of
+    ``ssl.PROTOCOL_TLS``/``_TLS_CLIENT``/``_TLS_SERVER`` (negotiate, as
+    4.x's default ``PROTOCOL_TLS``), ``ssl.PROTOCOL_TLSv1``/``_TLSv1_1``/
+    ``_TLSv1_2`` or an ``ssl.TLSVersion`` (that version only).  Anything
+    else: TypeError/ValueError."""
+    if ssl_version is None:
+        return None
+    if isinstance(ssl_version, ssl.TLSVersion):
+        if ssl_version in (ssl.TLSVersion.MINIMUM_SUPPORTED, ssl.TLSVersion.MAXIMUM_SUPPORTED):
+            return None
+        return ssl_version, ssl_version
+    if isinstance(ssl_version, bool) or not isinstance(ssl_version, int):
+        raise TypeError("ssl_version must be an ssl.PROTOCOL_* constant or an ssl.TLSVersion, "
+                        "not %r" % (ssl_version,))
+    if ssl_version in _NEGOTIATE:
+        return None
+    pinned = _PINNED.get(ssl_version)
+    if pinned is None:
+        raise ValueError("ssl_version %r is not a TLS protocol this ssl module supports "
+                         "(use ssl.PROTOCOL_TLS, ssl.PROTOCOL_TLSv1_2 or an ssl.TLSVersion)"
+                         % (ssl_version,))
+    return pinned, pinned
+
+
+class Config(object):
+    """What an AsyncSocket was given: files, a context, a server name, TLS
+    versions.  ``client``: False for the configuration of a plain socket
+    given only ``ssl_server_ctx`` (its accepted connections are TLS, its own
+    connect is not)."""
+
+    def __init__(self, certfile, keyfile, context, server_hostname, handshake_timeout,
+                 ssl_version=None):
         if context is not None and not isinstance(context, ssl.SSLContext):
             raise TypeError("ssl_context must be an ssl.SSLContext")
         if handshake_timeout is None:
@@ -77,15 +114,57 @@ class Config(object):
         handshake_timeout = float(handshake_timeout)
         if handshake_timeout != handshake_timeout or handshake_timeout <= 0:
             raise ValueError("handshake_timeout must be a positive number (or None)")
+        versions = version_range(ssl_version)
+        if versions is not None and context is not None:
+            raise ValueError("ssl_version does not apply to a given ssl_context: set its "
+                             "minimum_version/maximum_version instead")
         self.certfile = certfile
         self.keyfile = keyfile
         self.context = context
         self.server_hostname = server_hostname
         self.handshake_timeout = handshake_timeout
+        self.versions = versions
+        self.client = True
+        self.server_ctx = None          # ssl_server_ctx, when assigned
         self._server_ctx = None
         self._client_ctx = None
 
+    @classmethod
+    def server_only(cls, ctx):
+        """The configuration of a plain socket given ``ssl_server_ctx``."""
+        cfg = cls(None, None, None, None, HANDSHAKE_TIMEOUT)
+        cfg.client = False
+        cfg.server_ctx = ctx
+        return cfg
+
+    def with_server_context(self, ctx):
+        """A copy with ``ssl_server_ctx`` set to ``ctx`` (None: unset, and
+        None for a server-only configuration, which then has nothing)."""
+        if ctx is None and not self.client:
+            return None
+        cfg = object.__new__(Config)
+        cfg.__dict__.update(self.__dict__)
+        cfg.server_ctx = ctx
+        return cfg
+
+    def current_server_context(self):
+        """The server context in use (``ssl_server_ctx``), made now from
+        certfile and keyfile if need be; None when there is none to make
+        (a client's CA file alone is no server certificate)."""
+        if self.server_ctx is not None or self.context is not None:
+            return self.server_context()
+        if self._server_ctx is None and self.certfile is not None and self.keyfile is not None:
+            self.server_context()
+        return self._server_ctx
+
+    def _versions(self, ctx):
+        if self.versions is not None:
+            ctx.minimum_version, ctx.maximum_version = self.versions
+        return ctx
+
     def server_context(self):
+        if self.server_ctx is not None:
+            return self.server_ctx
         if self.context is not None:
             return self.context
         if self._server_ctx is None:
@@ -93,7 +172,7 @@ class Config(object):
                 raise ValueError("a TLS server needs certfile (and keyfile) or ssl_context")
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(self.certfile, self.keyfile)
-            self._server_ctx = ctx
+            self._server_ctx = self._versions(ctx)
         return self._server_ctx
 
     def client_context(self):
@@ -104,7 +183,7 @@ class Config(object):
             ctx.check_hostname = self.server_hostname is not None
             if self.keyfile is not None:
                 ctx.load_cert_chain(self.certfile, self.keyfile)
-            self._client_ctx = ctx
+            self._client_ctx = self._versions(ctx)
         return self._client_ctx
 
 

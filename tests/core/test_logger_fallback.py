@@ -73,3 +73,73 @@ def test_a_handler_on_pycos_alone_silences_the_fallback():
         "pycos.logger.error('two')\n")
     assert out == ["MINE INFO one", "MINE ERROR two"], out
     assert err == [], err
+
+
+def test_a_4x_debug_program_sees_the_scheduler_lines_4x_printed():
+    """4.x printed, once a program set DEBUG: the start banner (version,
+    Python, I/O notifier), "waiting for N tasks to terminate" when the
+    program ended with tasks running, and "pycos terminated" -- each as a
+    timestamped line on stdout."""
+    # the task runs until the program, ending, says it waits for it (a
+    # filter sees the record; filters are no handlers, so the fallback acts)
+    out, err = _run(
+        "import pycos\n"
+        "pycos.logger.setLevel(pycos.Logger.DEBUG)\n"
+        "def work(task=None):\n"
+        "    msg = yield task.receive(timeout=10, alarm_value='no waiting line')\n"
+        "    print('work done:', msg, flush=True)\n"
+        "t = pycos.Task(work)\n"
+        "def see(record):\n"
+        "    if record.getMessage().startswith('waiting for'):\n"
+        "        t.send('go')\n"
+        "    return True\n"
+        "pycos.logger.addFilter(see)\n")
+    backend = os.environ.get("PYCOS_BACKEND") or _backends()[0]
+    stamped = [line for line in out if re.match(r"^%s pycos - " % STAMP, line)]
+    banner = r"^%s pycos - version \S+ \(Python [\d.]+\) with %s I/O notifier$" % (STAMP, backend)
+    assert stamped and re.match(banner, stamped[0]), out
+    waiting = [i for i, line in enumerate(out)
+               if re.match(r"^%s pycos - waiting for 1 tasks to terminate$" % STAMP, line)]
+    # (the task got its "go" from that very record: it was still running)
+    assert len(waiting) == 1 and "work done: go" in out, out
+    assert re.match(r"^%s pycos - pycos terminated$" % STAMP, out[-1]), out
+    assert err == [], err
+
+
+def test_the_scheduler_lines_stay_quiet_by_default():
+    out, err = _run(
+        "import pycos\n"
+        "def work(task=None):\n"
+        "    yield task.sleep(0.01)\n"
+        "pycos.Task(work)\n")
+    assert out == [] and err == [], (out, err)
+
+
+def test_nolog_and_the_4x_logger_attributes():
+    out, err = _run(
+        "import io, pycos\n"
+        "assert pycos.logger.nolog('x %s', 1) is None\n"
+        "pycos.logger.setLevel(pycos.Logger.DEBUG)\n"
+        "pycos.logger.debug = pycos.logger.nolog\n"      # 4.x's way to silence a level
+        "pycos.logger.debug('silenced')\n"
+        "pycos.logger.info('kept')\n"
+        "buf = io.StringIO()\n"
+        "log = pycos.Logger('mine', stream=buf, level=pycos.Logger.DEBUG)\n"
+        "assert log.nolog('y %s', 2) is None and log.stream is buf and log.level == 10\n"
+        "assert log.name == 'mine' and log.log_ms is False\n"
+        "log.show_ms(True)\n"
+        "assert log.log_ms is True\n"
+        "log.warn = log.nolog\n"
+        "log.warn('dropped')\n"
+        "log.info('one %d', 1)\n"
+        "log.shutdown()\n"
+        "print(buf.getvalue(), end='')\n")
+    assert len(out) == 2, out
+    assert re.match(r"^%s pycos - kept$" % STAMP, out[0]), out
+    assert re.match(r"^%s\.\d{3} mine - one 1$" % STAMP, out[1]), out
+    assert err == [], err
+
+
+def _backends():
+    from pycos import reactor
+    return reactor.backends()
