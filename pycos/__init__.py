@@ -22,7 +22,7 @@ from pycos import config
 from pycos.core.log import logger, Logger
 from pycos.core.support import (HotSwapException, Location, MonitorStatus, Singleton, Struct,
                                 deserialize, serialize, unserialize)
-from pycos.core.scheduler import Pycos
+from pycos.core.scheduler import MissingYieldError, Pycos
 from pycos.core.task import Task
 from pycos.core.primitives import BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
 from pycos.core.channel import Channel
@@ -41,5 +41,5 @@ __all__ = [
     "Channel", "CategorizeMessages", "AsyncThreadPool", "AsyncDBCursor", "AsyncSocket",
     "MonitorStatus", "HotSwapException", "Location", "Singleton", "Struct",
     "serialize", "deserialize", "unserialize", "logger", "Logger", "config",
-    "MsgTimeout", "PickleProtocolVersion",
+    "MsgTimeout", "PickleProtocolVersion", "MissingYieldError",
 ]

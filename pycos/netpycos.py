@@ -21,6 +21,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import sys
 
 import pycos as _pycos
 from pycos import *                                   # noqa: F401,F403 (the whole pycos API)
@@ -428,3 +429,9 @@ _pycos.RTI = RTI
 _pycos.SysTask = SysTask
 _pycos.PeerStatus = PeerStatus
 _pycos.Pycos = Pycos
+
+# pycos.netpycos.MsgTimeout and .PickleProtocolVersion are the live settings
+# too, as pycos.MsgTimeout is (the star import above copied their values)
+for _name in ("MsgTimeout", "PickleProtocolVersion"):
+    globals().pop(_name, None)
+sys.modules[__name__].__class__ = config._PycosModule

@@ -59,11 +59,22 @@ EXAMPLES = [
         r"^consumer: got 10 device readings and 5 thread messages$",
         r"^host: scheduler finished: True$",
     ]),
+    ("asyncio_both_ways.py", [], [
+        r"^bridge: the asyncio loop drives pycos \(backend \w+\): one thread$",
+        r"^asyncio client got: BOB: ASYNCIO \| BOB: STREAMS \| BOB: TOO$",
+        r"^asyncio client got: CY: THROUGH A PYCOS SOCKET$",
+        r"^pycos server logged \(client, lines\): \[\('ann', 2\), \('bob', 3\), \('cy', 1\)\]$",
+        r"^pycos: waited 0\.05 s for slow_answer\(\): gave up$",
+        r"^pycos: forever\(\) ended because its awaiter was cancelled$",
+        r"^asyncio: the awaiting coroutine saw CancelledError$",
+        r"^threads that ran pycos tasks and coroutines: 1$",
+        r"^done: \{'bridges': 0, 'waits': 0, 'calls': 0\}$",
+    ]),
 ]
 
 # docs whose ```python blocks are complete programs
 DOC_PAGES = ["README.md"] + ["docs/%s.md" % p for p in (
-    "tasks", "messages", "channels", "primitives", "threadpool", "embedding")]
+    "tasks", "messages", "channels", "primitives", "threadpool", "embedding", "asyncio")]
 
 # stderr lines that mean something went wrong even with exit status 0
 BAD_STDERR = re.compile(r"Traceback|uncaught exception|internal error|Error:")

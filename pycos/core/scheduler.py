@@ -118,6 +118,7 @@ import atexit as _atexit_mod
 import itertools
 import math
 import os
+import platform
 import signal
 import sys
 import threading
@@ -773,12 +774,12 @@ class Scheduler(object):
             logger.warning("task %s called %s without 'yield' while it was being closed",
                            task, self._describe_call(task))
             self._unyielded(task)
+        task._result = result         # (before DONE: a thread that sees DONE reads it)
         task._state = DONE
         task._gen = None
         task._callers = None
         task._exc = None
         task._excq = None
-        task._result = result
         task._msgs = None
         if task._swap is not None:
             task._swap = None
@@ -1214,6 +1215,8 @@ class Scheduler(object):
         if self._stopped:
             return
         self._not_from_task("finish")
+        if self._nondaemon:
+            logger.debug("waiting for %d tasks to terminate", self._nondaemon)
         self._wait_idle(None)
         self._run_atexit()
         self._wait_idle(None)
@@ -1298,6 +1301,7 @@ class Scheduler(object):
             with self._lock:
                 self._nondaemon = 0
                 self._idle.notify_all()
+            logger.debug("pycos %sterminated", "%s " % self._location if self._location else "")
             self._stop_done.set()
 
     def _discard(self):
@@ -1436,6 +1440,13 @@ class Pycos(Scheduler, metaclass=_PycosClass):
 
     #: the networked subclass, once pycos.netpycos is imported
     _networked = None
+
+    def __init__(self, *args, **kwargs):
+        Scheduler.__init__(self, *args, **kwargs)
+        # 4.x's start banner (INFO: seen by programs that set the level)
+        from pycos import __version__
+        logger.info("version %s (Python %s) with %s I/O notifier", __version__,
+                    platform.python_version(), self.loop.backend)
 
     def _discard(self):
         Singleton.discard(type(self), self)

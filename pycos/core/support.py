@@ -200,7 +200,7 @@ class Struct(object):
 def serialize(obj):
     """Pickle ``obj`` with the protocol in ``pycos.config``."""
     from pycos import config
-    return pickle.dumps(obj, config.PickleProtocolVersion)
+    return pickle.dumps(obj, config._pickle_protocol())
 
 
 def deserialize(data):

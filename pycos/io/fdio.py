@@ -33,7 +33,8 @@ import platform
 import socket
 
 from pycos import reactor
-from pycos.core.scheduler import PARK, PARKED, READY, TIMEOUT, _get_ident, _sched_of_thread
+from pycos.core.scheduler import (PARK, PARKED, READY, RUNNING, TIMEOUT, _get_ident,
+                                  _sched_of_thread)
 from pycos.reactor import PENDING, READ, WRITE
 
 __all__ = ["FDIO", "WATCH", "LAZY"]
@@ -183,6 +184,9 @@ class FDIO(object):
         if sched is not self._sched:
             self._bind(sched)
         if side.task is not None:
+            if side.task is task and task is not None:
+                # its own earlier call on this descriptor, made without yield
+                raise sched._unyielded(task, "and then another %s on it" % (what,))
             raise self._busy(what)
         return sched, task
 
@@ -260,7 +264,8 @@ class FDIO(object):
         side.buf = sink
         side.extra = n
         sched._handlers[tok] = self._on_lazy
-        if task._exc is None and self._timeout is None:     # Pycos._park, inlined
+        if task._exc is None and self._timeout is None and task._state == RUNNING:
+            # (Pycos._park, inlined)
             task._state = PARKED
             task._cancel = self._cancel_read
             task._alarm = None

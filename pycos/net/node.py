@@ -206,7 +206,7 @@ class Node(object):
         self._secret_given = bool(s.secret)
         self._key = wire.derive_key(s.secret)
         self._dkey = wire.derive_key(s.secret, b"discovery")
-        self._proto = max(2, min(config.PickleProtocolVersion, 255))
+        self._proto = max(2, config._pickle_protocol())
         self._max_frame = int(s.max_frame)
         self._loopback = s.loopback
         self._name = s.name

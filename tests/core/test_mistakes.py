@@ -408,9 +408,6 @@ def test_same_task_pending_read_is_the_forgotten_yield(sched):
     b.close()
 
 
-@pytest.mark.xfail(strict=True, reason="needs pycos/io/fdio.py: FDIO._claim to report a read "
-                                       "pending for the same task as its forgotten yield "
-                                       "(sched._unyielded), not as another task's")
 def test_same_task_pending_read_is_not_called_another_tasks(sched):
     a, b = socket.socketpair()
     a, b = pycos.AsyncSocket(a), pycos.AsyncSocket(b)

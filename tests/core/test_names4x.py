@@ -9,6 +9,7 @@ import pickle
 import socket
 import ssl
 import subprocess
+import sys
 
 import pytest
 
@@ -63,6 +64,19 @@ def test_msg_timeout_is_the_config_setting(settings):
         with pytest.raises(exc, match="MsgTimeout"):
             pycos.MsgTimeout = bad
     assert config.MsgTimeout == 7.5
+
+
+def test_netpycos_has_the_live_settings_too():
+    # a 4.x netpycos program: `import pycos.netpycos as pycos; pycos.MsgTimeout = 30`
+    # (in a child: importing netpycos makes this process's schedulers networked)
+    code = ("import pycos, pycos.config as config, pycos.netpycos as netpycos\n"
+            "netpycos.MsgTimeout = 30\n"
+            "netpycos.PickleProtocolVersion = 3\n"
+            "print(config.MsgTimeout, pycos.MsgTimeout, netpycos.MsgTimeout,\n"
+            "      config.PickleProtocolVersion, pycos.PickleProtocolVersion)\n")
+    out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                         universal_newlines=True, timeout=60, check=True).stdout
+    assert out.split() == ["30", "30", "30", "3", "3"]
 
 
 def test_pickle_protocol_version_as_4x_read_it(settings):
