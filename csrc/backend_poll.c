@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -101,10 +102,16 @@ static int pl_wait(rx_loop *loop, int64_t timeout_ns)
     if (timeout_ns < 0) {
         n = poll(d->pfds, (nfds_t)d->n, -1);
     } else {
+#ifdef __APPLE__
+        /* no ppoll: milliseconds, rounded up (a timer is never early) */
+        int64_t ms = (timeout_ns + 999999) / 1000000;
+        n = poll(d->pfds, (nfds_t)d->n, ms > INT_MAX ? INT_MAX : (int)ms);
+#else
         struct timespec ts;
         ts.tv_sec = (time_t)(timeout_ns / 1000000000);
         ts.tv_nsec = (long)(timeout_ns % 1000000000);
         n = ppoll(d->pfds, (nfds_t)d->n, &ts, NULL);
+#endif
     }
     if (n < 0) return -errno;
     if (n == 0) return 0;

@@ -7,14 +7,16 @@
  * hint is set; a syscall that says EAGAIN (or a short read on a stream)
  * clears the hint, and only then is interest registered with the backend.
  * A readiness report from the backend sets the hint and performs whatever
- * is pending.  With an edge-triggered backend (epoll here, kqueue with
- * EV_CLEAR later) a descriptor is registered once and never re-armed, so a
- * steady echo costs one recv and one send per message and no epoll_ctl.
+ * is pending.  With an edge-triggered backend (epoll, kqueue with EV_CLEAR)
+ * a descriptor is registered once and never re-armed, so a steady echo
+ * costs one recv and one send per message and no epoll_ctl or kevent.
  *
  * The backend contract is the struct rx_backend below: a readiness backend
  * implements init/close/update/forget/wait and calls rx__ready() for each
  * ready descriptor.  A completion backend (IOCP) will set `ops` and perform
- * operations itself; the core then forwards rx_recv & co. to it.
+ * operations itself; the core then forwards rx_recv & co. to it.  A backend
+ * with a wakeup of its own (kqueue's EVFILT_USER) sets loop->wake_fn in
+ * init; the loop then closes its eventfd/pipe and rx_wakeup calls wake_fn.
  */
 #ifndef PYCOS_INTERNAL_H
 #define PYCOS_INTERNAL_H
@@ -22,6 +24,19 @@
 #include "reactor.h"
 
 #include <stdatomic.h>
+
+/* kqueue: the native backend of the BSDs and macOS.  On Linux it is compiled
+ * only into the C test binary, over a test-only emulation of kqueue on epoll
+ * (RX_KQUEUE_EMUL, csrc/tests/kqueue_emul.h), under the name "kqueue-emul":
+ * rx_loop_new finds it by that name, rx_backends() does not list it (it is
+ * not part of the product), and the test runner adds it to its runs. */
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || \
+    defined(__NetBSD__) || defined(__DragonFly__)
+#define RX_HAVE_KQUEUE 1
+#elif defined(RX_KQUEUE_EMUL) && defined(__linux__)
+#define RX_HAVE_KQUEUE 1
+#define RX_KQUEUE_TEST_ONLY 1
+#endif
 
 /* Operation kinds held in a slot. */
 enum {
@@ -112,9 +127,12 @@ struct rx_loop {
     int manual;
     int64_t manual_now;
 
-    /* wakeup: eventfd (or a pipe); wake_pending coalesces writes */
+    /* wakeup: eventfd (or a pipe); wake_pending coalesces writes.  A
+     * backend that wakes its wait by other means sets wake_fn in init (it
+     * must be thread- and async-signal-safe); the descriptors are then -1. */
     int wake_rfd, wake_wfd;
     atomic_int wake_pending;
+    int (*wake_fn)(rx_loop *loop);
 
     /* read arena (rx_arena): RX_ARENA recvs read into it at readiness.
      * arena_live counts its RX_EV_DATA events still queued; the arena is
@@ -143,6 +161,9 @@ struct rx_backend {
 
 extern const struct rx_backend rx__backend_epoll;
 extern const struct rx_backend rx__backend_poll;
+#ifdef RX_HAVE_KQUEUE
+extern const struct rx_backend rx__backend_kqueue;
+#endif
 
 /* Called by backends. */
 void rx__ready(rx_loop *loop, int fd, int sides);   /* RX_READ|RX_WRITE|RX__HUP */

@@ -52,14 +52,22 @@ static const struct rx_backend *const all_backends[] = {
 #ifdef __linux__
     &rx__backend_epoll,
 #endif
+#if defined(RX_HAVE_KQUEUE) && !defined(RX_KQUEUE_TEST_ONLY)
+    &rx__backend_kqueue,
+#endif
     &rx__backend_poll,
+#ifdef RX_KQUEUE_TEST_ONLY
+    &rx__backend_kqueue,   /* "kqueue-emul": found by name, not listed */
+#endif
     NULL
 };
 
 const char *rx_backends(void)
 {
-#ifdef __linux__
+#if defined(__linux__)
     return "epoll,poll";
+#elif defined(RX_HAVE_KQUEUE)
+    return "kqueue,poll";
 #else
     return "poll";
 #endif
@@ -134,13 +142,18 @@ int rx_wakeup(rx_loop *loop)
     int saved = errno;
     int rc = 0;
     uint64_t one = 1;
-    for (;;) {
-        ssize_t n = write(loop->wake_wfd, &one, sizeof one);
-        if (n >= 0 || errno == EAGAIN) break;   /* full: a wakeup is pending anyway */
-        if (errno != EINTR) {
-            rc = -errno;
-            atomic_store(&loop->wake_pending, 0);
-            break;
+    if (loop->wake_fn) {
+        rc = loop->wake_fn(loop);   /* the backend's own (kqueue: EVFILT_USER) */
+        if (rc < 0) atomic_store(&loop->wake_pending, 0);
+    } else {
+        for (;;) {
+            ssize_t n = write(loop->wake_wfd, &one, sizeof one);
+            if (n >= 0 || errno == EAGAIN) break;   /* full: a wakeup is pending anyway */
+            if (errno != EINTR) {
+                rc = -errno;
+                atomic_store(&loop->wake_pending, 0);
+                break;
+            }
         }
     }
     errno = saved;
@@ -152,7 +165,7 @@ void rx__woken(rx_loop *loop)
     /* Drain first, then re-arm: a wakeup racing with this is either drained
      * (and its work is seen by the caller after this poll) or writes again. */
     uint64_t buf[16];
-    while (read(loop->wake_rfd, buf, sizeof buf) > 0) {
+    while (loop->wake_rfd >= 0 && read(loop->wake_rfd, buf, sizeof buf) > 0) {
     }
     atomic_store(&loop->wake_pending, 0);
     rx__push(loop, 0, RX_EV_WAKEUP, 0, 0);
@@ -188,6 +201,7 @@ rx_loop *rx_loop_new(const char *backend, int *err)
         *err = rc;
         return NULL;
     }
+    if (loop->wake_fn) wake_close(loop);   /* the backend wakes itself */
     *err = 0;
     return loop;
 }

@@ -44,9 +44,14 @@ def run(main, *args, cpus=2, timeout=120, output=None):
                  "-n", "example-node", "-s", secret, "--node_ports", "0", "--dest_path", dest,
                  "--peer", "127.0.0.1:%d" % sched.location.port],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            # its first line says it runs; later ones (its servers' output,
-            # if jobs print) are passed on by a thread, so it never blocks
-            first = node.stdout.readline().decode("utf-8", "replace").rstrip()
+            # the line "dispycosnode NAME: N servers, at ..." says it runs (log
+            # lines such as pycos's start banner may come first); later ones
+            # (its servers' output, if jobs print) are passed on by a thread,
+            # so it never blocks
+            for _ in range(20):
+                first = node.stdout.readline().decode("utf-8", "replace").rstrip()
+                if not first or first.startswith("dispycosnode "):
+                    break
             copier = threading.Thread(target=_copy, args=(node.stdout, output or _print),
                                       name="node-output")
             copier.start()

@@ -7,11 +7,18 @@ task ``dispycos_node`` answers a client's scheduler:
 ``("info", reply)``
     the node's :class:`DispycosNodeInfo` (name, address, CPUs, platform,
     availability) as ``("node_info", node, info)``;
+``("claim", client_id, scheduler, settings)``
+    take the node for that client -- its directory becomes the node's
+    ``dest_path``, pulses start -- and answer ``("node_claimed", node,
+    pulse_interval)``, or ``("node_busy", node)`` while another client has
+    the node (as 4.x, a scheduler claims a node before it reports it
+    NodeDiscovered, so what a client sends the node then is its own);
 ``("reserve", client_id, cpus, scheduler, settings)``
-    start ``cpus`` server processes for that client, or answer
-    ``("node_busy", node)`` while another client has the node;
-    ``settings``: the client's ``pulse_interval``, ``zombie_period``,
-    ``restart_servers`` and ``node_setup`` (code, name, pickled arguments);
+    start ``cpus`` server processes for that client (claiming the node
+    first if it has not), or answer ``("node_busy", node)`` while another
+    client has the node; ``settings``: the client's ``pulse_interval``,
+    ``zombie_period``, ``restart_servers`` and ``node_setup`` (code, name,
+    pickled arguments);
 ``("release", client_id, reply)``
     stop that client's servers (a grace period for their jobs, then
     ``kill``) and remove its directory; ``("node_released", node)`` to
@@ -173,17 +180,22 @@ class NodeDaemon(object):
             kind = msg[0]
             if kind == "info":
                 msg[1].send(("node_info", task, self.info()))
+            elif kind == "claim":
+                _, cid, scheduler = msg[:3]
+                settings = msg[3] if len(msg) > 3 and isinstance(msg[3], dict) else {}
+                if self._busy(cid, scheduler):
+                    continue
+                c = self.client or self._claim(cid, scheduler, settings)
+                c.watch.heard("scheduler")
+                scheduler.send(("node_claimed", task, c.pulse))
             elif kind == "reserve":
                 _, cid, cpus, scheduler = msg[:4]
                 settings = msg[4] if len(msg) > 4 and isinstance(msg[4], dict) else {}
-                if self.client is not None and self.client.cid != cid:
-                    scheduler.send(("node_busy", task))
-                    if len(self.asked) < MAX_ASKED:      # (told when it is free)
-                        self.asked[cid] = scheduler
+                if self._busy(cid, scheduler):
                     continue
-                if self.client is None:
-                    if not self._reserve(cid, min(max(int(cpus), 1), self.cpus), scheduler,
-                                         settings):
+                c = self.client or self._claim(cid, scheduler, settings)
+                if c.spawner is None:
+                    if not self._start_servers(c, min(max(int(cpus), 1), self.cpus), settings):
                         scheduler.send(("node_failed", task, "servers could not start"))
                         continue
                 self.client.watch.heard("scheduler")
@@ -255,7 +267,19 @@ class NodeDaemon(object):
 
     # ---- servers --------------------------------------------------------------------
 
-    def _reserve(self, cid, cpus, scheduler, settings):
+    def _busy(self, cid, scheduler):
+        """Whether another client than ``cid`` has the node (``scheduler`` is
+        then told so, and told again when the node is free)."""
+        if self.client is None or self.client.cid == cid:
+            return False
+        scheduler.send(("node_busy", self.task))
+        if len(self.asked) < MAX_ASKED:
+            self.asked[cid] = scheduler
+        return True
+
+    def _claim(self, cid, scheduler, settings):
+        """Take the node for client ``cid``: its directory, the pulses to its
+        scheduler and the watch over it (no servers yet)."""
         path = os.path.join(self.dest_path, _safe(cid))
         os.makedirs(path, exist_ok=True)
         c = self.client = _Client(cid, scheduler, path)
@@ -267,6 +291,12 @@ class NodeDaemon(object):
                         lambda key, silent: self.task.send(("zombie", cid, silent)))
         c.pulser = netpycos.Task(self._pulse, c, pulse)
         c.pulse = pulse
+        logger.info("dispycos node: claimed by client %s", cid)
+        return c
+
+    def _start_servers(self, c, cpus, settings):
+        """Start ``cpus`` servers for client ``c`` (who has the node)."""
+        cid, path = c.cid, c.path
         c.cpus = cpus
         c.restart_servers = bool(settings.get("restart_servers"))
         loc = self.sched.location

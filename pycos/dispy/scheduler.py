@@ -8,9 +8,11 @@ tasks on the client's own netpycos scheduler.  Its task
 ``PeerStatus`` Online
     a peer appeared (discovery, ``Client(nodes=...)``, or a node started
     with ``--peer``); if it has a ``dispycos_node`` task it is asked for its
-    :class:`DispycosNodeInfo` (NodeDiscovered), the node allocation decides
-    how many CPUs to use, the client's files are sent to it, and it is asked
-    to start that many servers (NodeInitialized);
+    :class:`DispycosNodeInfo`, the node allocation decides how many CPUs to
+    use, the node is claimed for the client (NodeDiscovered: from then on
+    what the client sends the node lands in the client's directory there, as
+    in 4.x), the client's files are sent to it, and it is asked to start
+    that many servers (NodeInitialized);
 ``("server_up", node, index, server)``
     a server process runs (ServerDiscovered): it is sent the client's code
     and ``server_setup``;
@@ -74,7 +76,7 @@ PREFETCH_MAX = 8
 
 class _Node(object):
     __slots__ = ("task", "info", "status", "cpus", "servers", "suspended", "closing",
-                 "restart", "initializing", "setup_args")
+                 "restart", "initializing", "setup_args", "claimed", "reported")
 
     def __init__(self, task, info):
         self.task = task
@@ -87,6 +89,8 @@ class _Node(object):
         self.restart = None          # restart_node()'s setup arguments
         self.initializing = False    # files sent / reserved, not yet NodeInitialized
         self.setup_args = ()         # node_setup's arguments
+        self.claimed = False         # the node said it is this client's (node_claimed)
+        self.reported = False        # NodeDiscovered sent to the status task
 
 
 class _Server(object):
@@ -187,13 +191,26 @@ class Scheduler(Status):
                     # less often than the client asked, within its limits)
                     self.watch.heard(node.task.location, msg[3] if len(msg) > 3 else None)
                     self._status(Status.NodeInitialized, node.info)
+            elif kind == "node_claimed":
+                node = self.nodes.get(msg[1].location)
+                if (node is not None and node.status == Status.NodeDiscovered
+                        and not node.claimed and not self.closing):
+                    node.claimed = True
+                    self.watch.heard(node.task.location, msg[2])
+                    if not node.reported:
+                        node.reported = True
+                        self._status(Status.NodeDiscovered, node.info)
+                    self._claimed(node)
             elif kind == "node_busy":
                 logger.info("dispycos: node %s serves another client", msg[1].location)
+                node = self.nodes.get(msg[1].location)
+                if node is not None and node.status == Status.NodeDiscovered:
+                    node.claimed = False             # (claimed again when it is free)
             elif kind == "node_free":
                 node = self.nodes.get(msg[1].location)
                 if (node is not None and node.status == Status.NodeDiscovered
-                        and node.initializing and not node.closing and not self.closing):
-                    self._start_init(node, node.setup_args)     # (it said it was busy)
+                        and not node.claimed and not node.closing and not self.closing):
+                    self._claim(node)
             elif kind == "node_failed":
                 node = self.nodes.pop(msg[1].location, None)
                 if node is not None:
@@ -225,10 +242,11 @@ class Scheduler(Status):
             elif kind == "pulse":
                 loc = msg[1].location
                 node = self.nodes.get(loc)
-                if node is not None and node.status == Status.NodeInitialized:
+                if node is not None and (node.status == Status.NodeInitialized or node.claimed):
                     self.watch.heard(loc)
                     msg[1].send(("pulse_ack",))
-                    if isinstance(msg[2], DispycosNodeAvailInfo):
+                    if (isinstance(msg[2], DispycosNodeAvailInfo)
+                            and node.status == Status.NodeInitialized):
                         st = self.client.status_task
                         if st is not None:
                             st.send(msg[2])
@@ -276,8 +294,8 @@ class Scheduler(Status):
         if loc in self.nodes or self.closing:
             return
         node = self.nodes[loc] = _Node(node_task, info)
-        self._status(Status.NodeDiscovered, info)
         if loc in self.abandoned or loc in self.closed_nodes:
+            self._status(Status.NodeDiscovered, info)
             node.status = Status.NodeIgnore
             return
         self._allocate_node(node, info)
@@ -289,9 +307,45 @@ class Scheduler(Status):
 
     def _allocated(self, node, cpus):
         if cpus <= 0:
+            self._status(Status.NodeDiscovered, node.info)
             node.status = Status.NodeIgnore
             return
         node.cpus = cpus
+        # NodeDiscovered once the node is the client's (node_claimed)
+        if node.task.location in self.dead:
+            netpycos.Task(self._release_then_claim, node)
+        else:
+            self._claim(node)
+
+    def _claim(self, node):
+        node.task.send(("claim", self.cid, self.task, self._settings()))
+
+    def _release_then_claim(self, node, task=None):
+        """``node`` is back after it was taken for dead (or is restarted):
+        whatever it still runs for this client goes first (those results
+        are ignored anyway), then it is claimed afresh."""
+        loc = node.task.location
+        node.task.send(("release", self.cid, task))
+        yield task.receive(timeout=RELEASE_WAIT)
+        self.dead.discard(loc)
+        if self.nodes.get(loc) is node and not self.closing:
+            self._claim(node)
+
+    def _settings(self):
+        """What a node is told of the client when it is claimed/reserved."""
+        c = self.client
+        return {"pulse_interval": c.pulse_interval, "zombie_period": c.zombie_period,
+                "restart_servers": c._restart_servers}
+
+    def _claimed(self, node):
+        """``node`` is the client's: initialize it, or wait for enable_node()."""
+        if node.restart is not None:             # (restart_node())
+            args, node.restart = node.restart, None
+            self._start_init(node, args)
+            return
+        if node.initializing:                    # (claimed again, after it was busy)
+            self._start_init(node, node.setup_args)
+            return
         if not self.client._disable_nodes:
             self._start_init(node, ())
             return
@@ -312,7 +366,7 @@ class Scheduler(Status):
         ``node_setup`` given ``setup_args``; a node not there yet will be
         when it comes.  0."""
         for loc, node in list(self.nodes.items()):
-            if (node.status == Status.NodeDiscovered and not node.initializing
+            if (node.status == Status.NodeDiscovered and node.claimed and not node.initializing
                     and node.cpus > 0 and _node_matches(where, loc, node)):
                 self._start_init(node, setup_args)
                 return 0
@@ -321,24 +375,17 @@ class Scheduler(Status):
 
     def _init_node(self, node, cpus, setup_args, task=None):
         loc = node.task.location
-        if loc in self.dead:
-            # back after it was taken for dead: whatever it still runs for
-            # this client goes first (those results are ignored anyway)
-            node.task.send(("release", self.cid, task))
-            yield task.receive(timeout=RELEASE_WAIT)
-            self.dead.discard(loc)
+        # (the node is the client's: its dest_path is the client's directory)
         for f in self.client._package.files:
-            sub = os.path.dirname(f.name)
             r = yield self.sched.send_file(loc, f.path, overwrite=True, timeout=config.MsgTimeout,
-                                           dir=self.cid + "/" + sub if sub else self.cid)
+                                           dir=os.path.dirname(f.name) or None)
             if r < 0:
                 logger.warning("dispycos: sending %s to node %s failed", f.path, loc)
                 node.status = Status.NodeIgnore
                 node.task.send(("release", self.cid, None))     # (the files sent so far go)
                 return
         c = self.client
-        settings = {"pulse_interval": c.pulse_interval, "zombie_period": c.zombie_period,
-                    "restart_servers": c._restart_servers}
+        settings = self._settings()
         if c._node_setup is not None:
             # (its arguments stay pickled until the client's code is loaded there)
             settings["node_setup"] = {"code": c._package.code, "name": c._node_setup.__name__,
@@ -424,7 +471,9 @@ class Scheduler(Status):
             self.dead.add(loc)                       # released first, then as new
             again = self.nodes[loc] = _Node(node.task, node.info)
             again.cpus = node.cpus
-            self._start_init(again, node.restart)
+            again.restart = node.restart             # (node_setup's arguments, once claimed)
+            again.reported = True
+            netpycos.Task(self._release_then_claim, again)
             return
         node.task.send(("release", self.cid, None))
         self.closed_nodes.add(loc)

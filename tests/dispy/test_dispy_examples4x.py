@@ -42,18 +42,6 @@ Examples left out, and why:
   program ``dispycos_client5.py`` ships to the servers and runs there (so
   it is exercised by that test).
 
-Examples that do not run yet against this package, and why (each is a gap
-of this package, tracked in its dispycos issue; their tests come back as
-the gaps close):
-
-- ``dispycos_client9_node.py``: sends its data file to the node when it is
-  discovered (``disable_nodes``, NodeDiscovered), for ``node_setup`` to
-  open by name.  In 4.x a node is reserved for the client before
-  NodeDiscovered, so that file lands in the client's directory; here the
-  node is reserved only when it is initialized (after ``enable_node``), so
-  the file lands in the node's ``--dest_path`` itself, and ``node_setup``
-  (in the client's directory) does not find it.
-
 The web UI's examples (``dispycos_httpd1.py``, ``dispycos_httpd2.py``,
 ``dispycos_client1.py``) are opened as a user opens them: the address
 they print, with its token, on the fixed port 8181 they use.
@@ -70,7 +58,8 @@ so these tests give the example an installation of its own: a ``pycos``
 directory in the test's directory whose entries are links to this
 package's, plus ``examples`` holding the fetched originals -- the original
 package's own data, where its installation put it
-(``dispycos_mem_servers.py``, ``dispycos_client9_server.py``;
+(``dispycos_mem_servers.py``, ``dispycos_client9_server.py``,
+``dispycos_client9_node.py``;
 ``dispycos_client10.py`` takes the directory as an argument instead).
 """
 import hashlib
@@ -516,6 +505,22 @@ def test_dispycos_client9_server(run):
                           (r"^   \w+sum for \S+\.py: [0-9a-f]+$", 15)])
 
 
+@pytest.mark.timeout(120)
+def test_dispycos_client9_node(run):
+    """2 files of the installed package's examples directory sent to the
+    node when it is discovered (disable_nodes): the node is the client's by
+    then, so each lands in the client's directory there, where node_setup
+    (run by enable_node) reads it into memory and removes it; 15 checksum
+    jobs on the data in the servers' memory (inherited from node_setup)."""
+    run.install()
+    node = run.node()
+    ex = run.start(["dispycos_client9_node.py", "2"], "dispycos_client9_node.py",
+                   stdin=False)
+    finish(ex, node, 90, [(r"^  Sending \S+/pycos/examples/\S+\.py to \S+$", 1),
+                          (r"^   \w+sum for \S+\.py: [0-9a-f]+$", 15)])
+    assert re.search(r'^data_file: "\S+\.py"$', node.output(), re.MULTILINE), node.output()
+
+
 # -- the examples with the web UI (pycos.httpd) ---------------------------------------------
 
 
@@ -524,7 +529,11 @@ class WebUI(object):
     it printed (``pycos.httpd: open URL``), opened with that URL's token."""
 
     def __init__(self, ex, timeout=60):
-        m = ex.expect(r"^pycos\.httpd: open (http://127\.0\.0\.1:8181/\?token=(\S+))$", timeout)
+        pattern = r"^pycos\.httpd: open (http://127\.0\.0\.1:8181/\?token=(\S+))$"
+        # (printed when the example makes its HTTPServer: maybe before a
+        # line the test waited for first)
+        seen = [m for m in map(re.compile(pattern).search, list(ex.lines)) if m]
+        m = seen[0] if seen else ex.expect(pattern, timeout)
         self.url, self.token = m.group(1), m.group(2)
 
     def get(self, path, token=True):

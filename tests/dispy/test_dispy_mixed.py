@@ -67,12 +67,17 @@ sched = netpycos.Pycos(name="mixed-client", host="127.0.0.1", udp_port=0, secret
 print("PORT", sched.location.port, flush=True)
 
 
+servers_up = pycos.Event()      # (the jobs start once every server can take one)
+
+
 def statuses(task=None):
     got = []
     while True:
         msg = yield task.receive()
         if isinstance(msg, DispycosStatus):
             got.append(status_name(msg.status))
+            if got.count("ServerInitialized") == %(cpus)d:
+                servers_up.set()
             if msg.status == Scheduler.ClientClosed:
                 return got
         elif isinstance(msg, pycos.MonitorStatus):
@@ -84,6 +89,7 @@ def main(task=None):
     st = pycos.Task(statuses)
     client = Client([compute, fails, echo], status_task=st)
     out = {"client": platform.python_implementation(), "schedule": (yield client.schedule())}
+    out["servers_up"] = yield servers_up.wait(timeout=30)
     jobs = []
     for i in range(%(n)d):
         jobs.append((yield client.rtask(compute, i)))
@@ -107,7 +113,7 @@ def main(task=None):
 
 pycos.Task(main).value()
 sched.terminate()
-""" % {"n": N}
+""" % {"n": N, "cpus": CPUS}
 
 
 def _python(name):
@@ -153,6 +159,7 @@ def test_client_and_servers_on_different_interpreters(tmp_path, client_py, node_
             p.kill()
     assert out["client"] == IMPL[client_py]
     assert out["schedule"] == 0
+    assert out["servers_up"] is True, out
     assert [r[:2] for r in out["results"]] == [[i, i * i] for i in range(N)], out
     assert {r[2] for r in out["results"]} == {IMPL[node_py]}, out      # servers on node_py
     assert out["failed"] == ["MonitorStatus", "ValueError", True], out
