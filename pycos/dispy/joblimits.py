@@ -11,6 +11,9 @@ import heapq
 import itertools
 
 import pycos.netpycos as netpycos
+from pycos.core.log import logger
+from pycos.core.support import MonitorStatus
+from pycos.net import refs
 from pycos.dispy.status import JobTimeout
 
 __all__ = ["Job", "TimeLimits"]
@@ -32,11 +35,23 @@ class Job(object):
 
     def retry(self, status):
         """Whether a run that ended with ``status`` is run again (and one
-        retry less is left)."""
+        retry less is left; the retry is logged)."""
         if status.type is netpycos.PeerOffline and self.retries > 0 and self.held:
             self.retries -= 1
+            logger.info("dispycos: job %s lost with its server (%s); it runs again (%d more "
+                        "times at most)", self.origin, status.value, self.retries)
             return True
         return False
+
+    def ended(self, status):
+        """A run ended with ``status`` for good -- it is not run again, or
+        no server took it again: the job's end, as the remote task the
+        client has (``origin``), whose held result is settled with it."""
+        if status.info is not self.origin:
+            status = MonitorStatus(self.origin, status.type, status.value)
+        if self.held:
+            refs.settle(self.origin, status.value if status.type is StopIteration else status)
+        return status
 
 
 class TimeLimits(object):

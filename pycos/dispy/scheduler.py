@@ -718,19 +718,16 @@ class Scheduler(Status):
                 self.retrying += 1
                 netpycos.Task(self._retry, opts, status)
                 return
-            if opts.origin != status.info:
-                status = MonitorStatus(opts.origin, status.type, status.value)
-            if opts.held:
-                refs.settle(opts.origin,
-                            status.value if status.type is StopIteration else status)
+            status = opts.ended(status)
+        self._tell(status)
+
+    def _tell(self, status):
         st = self.client.status_task
         if st is not None:
             st.send(status)
 
     def _retry(self, opts, lost, task=None):
         """Run job ``opts`` again, elsewhere; ``lost``: how its last run ended."""
-        logger.info("dispycos: job %s lost with its server (%s); it runs again (%d more "
-                    "times at most)", opts.origin, lost.value, opts.retries)
         rtask = None
         try:
             rtask = yield self._submit(opts, opts.where, opts.cpu, opts.name, opts.code,
@@ -738,7 +735,7 @@ class Scheduler(Status):
         finally:
             self.retrying -= 1
             if rtask is None:            # no server for it: it ends as it was lost
-                self._report(MonitorStatus(opts.origin, lost.type, lost.value))
+                self._tell(opts.ended(lost))
             self._check_idle()
 
     def _job_opts(self, rtask, opts):

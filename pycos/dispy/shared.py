@@ -149,6 +149,7 @@ class _ClientScheduler(Scheduler):
     def _ask_allocation(self, node, info, task=None):
         """The client's allocations decide for ``node`` (see the module
         docstring); a wrong or missing answer counts as 0 CPUs."""
+        task.set_daemon()                # (never what keeps the scheduler program up)
         avail = info.avail_info
         self.served.inbox.send(("allocate", task, info.addr, info.name, info.platform,
                                 info.cpus, getattr(avail, "memory", None),

@@ -243,11 +243,7 @@ class Remote(object):
                         self.quiet[rtask] += 1
                         Task(self._retry, opts, msg)
                         continue
-                    if opts.origin != rtask:
-                        msg = MonitorStatus(opts.origin, msg.type, msg.value)
-                    if opts.held:
-                        refs.settle(opts.origin,
-                                    msg.value if msg.type is StopIteration else msg)
+                    msg = opts.ended(msg)
                 if self.client.status_task is not None:
                     self.ends.setdefault(rtask, msg)
             elif msg == "quit":
@@ -255,17 +251,13 @@ class Remote(object):
 
     def _retry(self, opts, lost, task=None):
         """Run job ``opts`` again; ``lost``: how its last run ended."""
-        logger.info("dispycos: job %s lost with its server (%s); it runs again (%d more "
-                    "times at most)", opts.origin, lost.value, opts.retries)
         rtask = None
         try:
             rtask = yield self._send(opts, opts.where, opts.cpu, opts.name, opts.code,
                                      opts.args, opts.kwargs)
         finally:
             if rtask is None:            # no server for it: it ends as it was lost
-                final = MonitorStatus(opts.origin, lost.type, lost.value)
-                if opts.held:
-                    refs.settle(opts.origin, final)
+                final = opts.ended(lost)
                 if self.client.status_task is not None:
                     self.client.status_task.send(final)
 
@@ -390,10 +382,15 @@ class Remote(object):
 
     def node_allocate(self, node_allocate):
         plain, code = plain_allocation(node_allocate)
-        self.client._allocations.insert(0, node_allocate)   # (for the scheduler's asking)
+        allocations = self.client._allocations
+        allocations.insert(0, node_allocate)        # (for the scheduler's asking)
         if code:                         # from now on the scheduler asks this process
-            return self._call("node_allocate", None, plain, fail=-1)
-        return self._call("node_allocate", plain, fail=-1)
+            r = yield self._call("node_allocate", None, plain, fail=-1)
+        else:
+            r = yield self._call("node_allocate", plain, fail=-1)
+        if r != 0 and node_allocate in allocations:
+            allocations.remove(node_allocate)       # (refused: not this client's either)
+        return r
 
     def enable_node(self, node, *setup_args):
         return self._call("enable_node", node, *_pickled(setup_args), fail=-1)

@@ -125,6 +125,33 @@ def test_retry_when_the_server_is_lost(cluster, retries, order, outcome):
         assert ended[0].type is netpycos.PeerOffline
 
 
+def test_retry_with_no_server_left_ends_at_close(cluster):
+    """Its only server lost, a job with a retry left waits for another;
+    none comes, and close(timeout) ends it as it was lost: the client's
+    remote task gets that end (not a wait forever), reported once."""
+    sched, start_node = cluster
+    start_node(1)
+    st = pycos.Task(_statuses)
+    client = Client([report_then_work], status_task=st, job_retries=1)
+    runs = []
+
+    def main(task=None):
+        assert (yield client.schedule()) == 0
+        boss = pycos.Task(_kill_each, [True], runs)
+        rtask = yield client.rtask(report_then_work, boss, 7)
+        assert isinstance(rtask, pycos.Task)
+        yield boss.finish(timeout=30)
+        assert (yield rtask(timeout=1)) is None          # (waiting to run again)
+        yield client.close(timeout=2)
+        return rtask, (yield rtask(timeout=30))
+    rtask, value = pycos.Task(main).value(timeout=60)
+    assert len(runs) == 1
+    assert isinstance(value, pycos.MonitorStatus) and value.type is netpycos.PeerOffline, value
+    started, ended = _ends(st.value(timeout=30))
+    assert started == [rtask]
+    assert len(ended) == 1 and ended[0].info == rtask and ended[0].type is netpycos.PeerOffline
+
+
 @pytest.mark.parametrize("kwargs,msg", [
     ({"job_retries": -1}, "job_retries"),
     ({"job_retries": 1.5}, "job_retries"),
