@@ -1,6 +1,7 @@
 # pycos: the documented way to set up, build and test everything.
 #
 #   make test    set everything up, then build and run every test
+#   make lint    type-check (mypy) and build the docs site (make docs)
 #   make demo    run the demo programs
 #   make demo-ui the dispycos demo with its web UI (UI_PORT=, DEMO_ARGS='JOBS POINTS')
 #   make help    list the targets
@@ -58,14 +59,14 @@ commas = $(subst $(space),$(comma),$(strip $(1)))
 PIP_ENV := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off
 
 .PHONY: help setup system venvs ctest ctest-asan ctest-valgrind pytest test demo demo-ui \
-        bench bench-setup bench-quick clean distclean ctest-sources
+        bench bench-setup bench-quick clean distclean ctest-sources lint mypy docs
 
 help:  ## list the targets
 	@echo "pycos make targets:"
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
 	    sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 18
 
-test: setup ctest ctest-asan ctest-valgrind pytest  ## set up, build and run every test (C, sanitizers, valgrind, pytest)
+test: setup lint ctest ctest-asan ctest-valgrind pytest  ## set up, build and run every test (mypy, docs, C, sanitizers, valgrind, pytest)
 	@echo "make test: every test passed"
 
 setup: system $(STAMPS)  ## install system packages and the per-interpreter venvs (.venv/cpython, .venv/pypy)
@@ -82,14 +83,31 @@ $(VENV)/pypy/bin/python: | system
 	$(PYPY) -m venv $(VENV)/pypy
 
 # Any earlier in-place build for this interpreter goes first, so the fresh
-# one is what gets imported.
+# one is what gets imported.  (The dev extra -- mypy, mkdocs -- installs on
+# CPython only: its requirements carry the marker.)
 $(VENV)/%/.installed: $(VENV)/%/bin/python $(BUILD_INPUTS)
 	$(VENV)/$*/bin/python build_reactor.py --remove-inplace
-	$(PIP_ENV) $(VENV)/$*/bin/python -m pip install -q -e '.[test,dispycos,web,browser]'
+	$(PIP_ENV) $(VENV)/$*/bin/python -m pip install -q -e '.[test,dispycos,web,browser,dev]'
 	$(VENV)/$*/bin/python -c "import pycos._reactor as r; assert r.lib.RX_PENDING == -1000000"
 	@touch $@
 
 venvs: $(STAMPS)
+
+# ---- type checking and the docs site ----------------------------------------
+
+# mypy's settings (which modules, how strict) are in pyproject.toml; it runs
+# on CPython, over the package and examples/ (its cache: build/mypy-cache).
+mypy: system $(VENV)/cpython/.installed  ## type-check the package and the examples (mypy, settings in pyproject.toml)
+	$(VENV)/cpython/bin/python -m mypy
+
+# strict: any warning fails, and mkdocs.yml makes a broken link, a missing
+# anchor or a page left out of the navigation a warning
+docs: system $(VENV)/cpython/.installed  ## build the docs site from docs/ into build/site (mkdocs, strict: a broken link fails)
+	$(VENV)/cpython/bin/python -m mkdocs build --strict --quiet
+	@echo "make docs: build/site/index.html"
+
+lint: mypy docs  ## mypy and the docs build (part of make test)
+	@echo "make lint: mypy and the docs build passed"
 
 # ---- C tests ----------------------------------------------------------------
 

@@ -44,6 +44,7 @@ def run(main, *args, cpus=2, timeout=120, output=None):
                  "-n", "example-node", "-s", secret, "--node_ports", "0", "--dest_path", dest,
                  "--peer", "127.0.0.1:%d" % sched.location.port],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            assert node.stdin is not None and node.stdout is not None   # (asked for)
             # the line "dispycosnode NAME: N servers, at ..." says it runs (log
             # lines such as pycos's start banner may come first); later ones
             # (its servers' output, if jobs print) are passed on by a thread,

@@ -24,6 +24,7 @@ import asyncio
 import socket
 import sqlite3
 import threading
+from typing import Any
 
 import pycos
 import pycos.aio
@@ -31,7 +32,7 @@ import pycos.aio
 try:
     import aiosqlite
 except ImportError:         # the example still runs, with the standard library
-    aiosqlite = None
+    aiosqlite = None        # type: ignore[assignment]  # (checked before each use)
 
 threads_seen = set()
 
@@ -43,7 +44,7 @@ class Log(object):
     """A table of (client, line) rows, used from pycos tasks."""
 
     def __init__(self):
-        self.db = None
+        self.db: Any = None     # an aiosqlite or a sqlite3 connection, once open
 
     def open(self, task=None):
         if aiosqlite is not None:

@@ -30,7 +30,7 @@ import pycos
 
 MAX_FRAME = 64 * 1024       # a hostile length prefix cannot make us allocate more
 
-clients = {}                # nickname -> that client's writer task
+clients: dict = {}          # nickname -> that client's writer task
 
 
 def broadcast(text, exclude=None):

@@ -56,7 +56,8 @@ def main(task=None):
         workers[n % WORKERS].send((n, block))  # round robin
     for w in workers:
         w.send(None)                           # no more work: each answers "done"
-    finished, digests = {}, {}
+    finished: dict = {}
+    digests: dict = {}
     while len(finished) < WORKERS:
         msg = yield task.receive(timeout=60)
         if msg is None:

@@ -29,6 +29,11 @@ from _localnode import run
 WORDS = 50000
 JOBS = 6
 
+# what load_table sets in the node's server processes, where score() reads
+# it (this process, the client, leaves them as they are here)
+TABLE: dict = {}
+LOADED_BY = 0
+
 
 def load_table(task=None):
     """node_setup: read the shipped file into globals the servers inherit.
@@ -90,7 +95,7 @@ def main(path, table, task=None):
 if __name__ == "__main__":
     rnd = random.Random(0)
     letters = "abcdefghijklmnopqrstuvwxyz"
-    table = {}
+    table: dict = {}
     while len(table) < WORDS:
         table["".join(rnd.choice(letters) for _ in range(rnd.randint(4, 10)))] = \
             rnd.randint(1, 100)

@@ -189,7 +189,7 @@ def request(address, raw, count=1, task=None):
     close" answer."""
     sock = pycos.AsyncSocket(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     sock.settimeout(10)
-    answers = []
+    answers: list = []
     try:
         yield sock.connect(address)
         yield sock.sendall(raw)

@@ -21,6 +21,7 @@ def run_pair(server, client):
     env.setdefault("PYCOS_DEMO_SECRET", "demo-secret")
     srv = subprocess.Popen([sys.executable, os.path.join(HERE, server)], env=env,
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert srv.stdin is not None and srv.stdout is not None     # (the pipes asked for)
     try:
         line = srv.stdout.readline().split()
         if not line or line[0] != "READY":

@@ -62,7 +62,7 @@ def main_task(paths, program, verify, task=None):
             bad += 1
             continue
         print("%s  %s" % (digest, path), flush=True)
-        if verify:
+        if pool is not None:            # (verify)
             expected = yield pool.async_task(hash_file, path, algo)
             if expected != digest:
                 print("%s: MISMATCH, hashlib says %s" % (path, expected), flush=True)

@@ -66,6 +66,7 @@ def chain(pattern, grep_opts, second):
         raise
     # the second process has its copy of grep's stdout; closing ours lets
     # grep see a broken pipe if the second one dies
+    assert grep.stdout is not None      # (the pipe asked for)
     grep.stdout.close()
     return grep, last
 
@@ -73,6 +74,7 @@ def chain(pattern, grep_opts, second):
 def reap(*procs):
     """Wait (without blocking the scheduler) for processes that are ending."""
     task = pycos.Pycos.cur_task()       # sub-generators are not given ``task=``
+    assert task is not None             # (a sub-call runs in a task)
     for p in procs:
         while p.poll() is None:
             yield task.sleep(0.005)

@@ -13,10 +13,17 @@ every blocking call is written ``x = yield obj.call(...)``.
 A task runs until it yields, so tasks need no locks to share data.  The
 scheduler (:class:`Pycos`) is created on first use and runs in its own thread;
 the main program creates tasks and waits for them (``task.value()``,
-``Pycos().join()``/``finish()``).  See docs/ for the guide.
+``Pycos().join()``/``finish()``).
+
+Docstrings mark each call with where it may be made: [y] in a task, as
+``value = yield call(...)``; [y?] a plain call a task may also yield;
+[thread] from a plain thread, never from a task.  The guide is docs/index.md
+(``make docs`` builds docs/ as a website), which explains the marks; type
+hints: docs/typing.md and :mod:`pycos.hints`.
 """
 
 import sys as _sys
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from pycos import config
 from pycos.core.log import logger, Logger
@@ -35,6 +42,10 @@ __version__ = "5.0.0.dev0"
 # pycos.MsgTimeout and pycos.PickleProtocolVersion (4.x names) are
 # pycos.config's settings, read and written through (see pycos.config)
 _sys.modules[__name__].__class__ = config._PycosModule
+if _TYPE_CHECKING:
+    # (what type checkers see of those two properties of the module)
+    MsgTimeout: float
+    PickleProtocolVersion: int
 
 __all__ = [
     "Pycos", "Task", "Lock", "RLock", "Condition", "Event", "Semaphore", "BoundedSemaphore",

@@ -58,7 +58,7 @@ def report():
     """``[(name, value)]``, and whether every value could be found."""
     impl = platform.python_implementation()
     if impl == "PyPy":
-        impl += " %d.%d.%d, Python" % sys.pypy_version_info[:3]
+        impl += " %d.%d.%d, Python" % getattr(sys, "pypy_version_info")[:3]
     rows = [
         ("pycos", "%s (%s)" % (pycos.__version__, os.path.dirname(os.path.abspath(
             pycos.__file__)))),

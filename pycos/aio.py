@@ -41,24 +41,29 @@ learns of it.  During the rounds the bridge runs itself the queue is a plain
 deque again, so the kernel's hot path is untouched.
 """
 
+from __future__ import annotations
+
 import asyncio
 import inspect
 import threading
 import weakref
 from collections import deque
 from types import GeneratorType
+from typing import Any, Awaitable, Callable, Dict, Optional, Set
 
 from pycos.core.scheduler import PARKED, Pycos, Scheduler, _check_timeout
 from pycos.core.task import Task, _make_generator
+from pycos.hints import Timeout, Yieldable
 
 __all__ = ["attach", "wait", "call", "result", "Bridge", "statistics"]
 
 _running_loop = asyncio._get_running_loop     # None outside a running loop; no exception
 
 _lock = threading.Lock()
-_bridges = weakref.WeakKeyDictionary()        # scheduler -> its attached Bridge
-_live_waits = set()                           # _Wait objects in flight
-_live_calls = set()                           # _Call objects in flight
+_bridges: weakref.WeakKeyDictionary[Scheduler, Bridge] = weakref.WeakKeyDictionary()
+#                                             (scheduler -> its attached Bridge)
+_live_waits: Set[_Wait] = set()               # _Wait objects in flight
+_live_calls: Set[_Call] = set()               # _Call objects in flight
 
 #: ``atexit`` priority of the hook that detaches a bridge when its scheduler
 #: finishes or is terminated: lower than anything a program would pick, so
@@ -70,7 +75,7 @@ _ATEXIT_PRIORITY = -(1 << 30)
 _ROUNDS = 8
 
 
-def statistics():
+def statistics() -> Dict[str, int]:
     """Counters of this module: attached ``bridges``, ``waits`` (pycos tasks
     waiting for asyncio awaitables) and ``calls`` (coroutines waiting for
     pycos calls) in flight.  All zero once everything has ended."""
@@ -135,6 +140,8 @@ class _KickDeque(deque):
 
     __slots__ = ("kick",)
 
+    kick: Optional[Callable[[], None]]
+
     def append(self, item):
         _deque_append(self, item)
         kick = self.kick
@@ -161,15 +168,22 @@ class Bridge(object):
     drives it, e.g. in ``finish()``).
     """
 
-    def __init__(self, scheduler, loop):
+    # (a shared-thread bridge's ready queue and descriptor; None with two
+    # threads, where nothing reads them)
+    _kd: _KickDeque
+    _fd: int
+    _soon_handle: Optional[asyncio.Handle]
+    _timer: Optional[asyncio.TimerHandle]
+
+    def __init__(self, scheduler: Scheduler, loop: asyncio.AbstractEventLoop) -> None:
         self._sched = scheduler
         self._loop = loop
         self._attached = True
         self._rounds = 0
         self._soon_handle = None
         self._timer = None
-        self._fd = None
-        self._kd = None
+        self._fd = None     # type: ignore[assignment]  # (see above)
+        self._kd = None     # type: ignore[assignment]
         self.shared_thread = scheduler.embedded
         if self.shared_thread:
             self._fd = scheduler.fileno()
@@ -182,26 +196,26 @@ class Bridge(object):
         scheduler.atexit(_ATEXIT_PRIORITY, self._at_sched_exit)
 
     @property
-    def loop(self):
+    def loop(self) -> asyncio.AbstractEventLoop:
         """The asyncio loop."""
         return self._loop
 
     @property
-    def scheduler(self):
+    def scheduler(self) -> Scheduler:
         """The pycos scheduler."""
         return self._sched
 
     @property
-    def attached(self):
+    def attached(self) -> bool:
         """True until :meth:`detach`."""
         return self._attached
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<pycos.aio.Bridge %s %r <-> %r%s>" % (
             "shared thread" if self.shared_thread else "two threads", self._sched, self._loop,
             "" if self._attached else " (detached)")
 
-    def statistics(self):
+    def statistics(self) -> Dict[str, Any]:
         """``attached``, ``shared_thread``, ``rounds`` (scheduler rounds the
         loop has run) and ``fd`` (the scheduler's descriptor the loop watches,
         None with two threads)."""
@@ -277,7 +291,7 @@ class Bridge(object):
 
     # -- ending --
 
-    def detach(self):
+    def detach(self) -> None:
         """Untie the scheduler from the loop.  From the loop's thread (or,
         with two threads, any thread); a second call does nothing."""
         if not self._attached:
@@ -322,20 +336,20 @@ class Bridge(object):
             self._disarm()
             _on_loop(self._loop, self.detach)
 
-    def __enter__(self):
+    def __enter__(self) -> Bridge:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.detach()
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Bridge:
         return self
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc: Any) -> None:
         self.detach()
 
 
-def attach(loop=None):
+def attach(loop: Optional[asyncio.AbstractEventLoop] = None) -> Bridge:
     """Tie the pycos scheduler to asyncio ``loop`` (default: the running
     loop) and return the :class:`Bridge` (also a context manager, plain and
     async, that detaches on exit).
@@ -515,7 +529,8 @@ class _Wait(object):
             _live_waits.discard(self)     # the scheduler has stopped
 
 
-def wait(awaitable, timeout=None, alarm_value=None, loop=None):
+def wait(awaitable: Awaitable[Any], timeout: Timeout = None, alarm_value: Any = None,
+         loop: Optional[asyncio.AbstractEventLoop] = None) -> Yieldable:
     """[y] ``result = yield pycos.aio.wait(awaitable)`` in a task: run an
     asyncio awaitable (a coroutine, an asyncio Future or Task, any object
     with ``__await__``) on the asyncio loop while the task waits; the result
@@ -686,7 +701,7 @@ def _scheduler_for_call():
     return sched
 
 
-async def call(fn, *args, **kwargs):
+async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``value = await pycos.aio.call(fn, *args, **kwargs)`` in a coroutine:
     run ``yield fn(*args, **kwargs)`` in a new pycos task and return what
     it gives.
@@ -728,7 +743,8 @@ async def call(fn, *args, **kwargs):
         raise
 
 
-_watched = weakref.WeakKeyDictionary()     # schedulers with the hook below
+_watched: weakref.WeakKeyDictionary[Scheduler, bool] = weakref.WeakKeyDictionary()
+#                                          (schedulers with the hook below)
 
 
 def _watch_exit(sched):
@@ -749,7 +765,7 @@ def _unstarted_calls(sched_ref):
             c.report(None, None)
 
 
-async def result(task):
+async def result(task: Task) -> Any:
     """``value = await pycos.aio.result(task)`` in a coroutine: wait until
     pycos ``task`` ends and return its value -- exactly what ``yield
     task.finish()`` gives in a task (a ``MonitorStatus`` when it died of an

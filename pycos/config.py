@@ -14,12 +14,18 @@ so a 4.x program that does ``pycos.MsgTimeout = 30`` changes what pycos
 uses, as it did.
 """
 
+from __future__ import annotations
+
 import math
 import pickle
 import types
+import typing as _typing
+
+if _typing.TYPE_CHECKING:      # (names of annotations only: the settings stay the
+    from typing import Any, Optional    # module's only public names)
 
 #: Seconds to wait for a message to a peer to be acknowledged.
-MsgTimeout = 10
+MsgTimeout: float = 10
 
 #: Consecutive connection failures after which a peer is considered gone.
 MaxConnectionErrors = 10
@@ -32,14 +38,14 @@ DispycosSchedulerPort = NetPort
 DispycosNodePort = DispycosSchedulerPort + 1
 
 #: Heartbeat limits of dispycos, in seconds.
-MinPulseInterval = MsgTimeout
-MaxPulseInterval = 10 * MinPulseInterval
+MinPulseInterval: float = MsgTimeout
+MaxPulseInterval: float = 10 * MinPulseInterval
 
 #: Pickle protocol used for messages between peers.  Peers negotiate down to
 #: what both support; this is the most this process offers.  As in 4.x, None
 #: stands for ``pickle.HIGHEST_PROTOCOL`` and 0 for ``pickle.DEFAULT_PROTOCOL``
 #: (:func:`_pickle_protocol` says which number the setting means).
-PickleProtocolVersion = pickle.HIGHEST_PROTOCOL
+PickleProtocolVersion: Optional[int] = pickle.HIGHEST_PROTOCOL
 
 #: Multicast groups used for peer discovery.
 IPV4_MULTICAST_GROUP = "239.255.97.5"
@@ -50,17 +56,17 @@ IPV6_MULTICAST_GROUP = "ff05::674f:48ba:b409:3171:9705"
 # them before it creates the scheduler)
 
 #: How long a connection's handshake may take before it is closed.
-HandshakeTimeout = 5.0
+HandshakeTimeout: float = 5.0
 
 #: An idle connection sends a ping this often.
-PeerPingInterval = 2.0
+PeerPingInterval: float = 2.0
 
 #: A connection with no byte received for this long is considered lost.
-PeerTimeout = 10.0
+PeerTimeout: float = 10.0
 
 #: A peer whose lost connection cannot be re-established for this long is
 #: declared offline (every wait on it ends).
-PeerReconnectPeriod = 10.0
+PeerReconnectPeriod: float = 10.0
 
 #: The largest message (pickled) accepted from a peer, in bytes.
 MaxFrameSize = 64 * 1024 * 1024
@@ -70,7 +76,7 @@ MaxHandshakes = 1024
 
 #: Schedulers re-announce themselves this often (0: only at start and on
 #: ``discover_peers()``), so a peer that missed them finds them later.
-DiscoveryInterval = 30.0
+DiscoveryInterval: float = 30.0
 
 #: Bytes queued for one peer above which file transfers wait (back-pressure).
 PeerHighWater = 4 * 1024 * 1024
@@ -86,7 +92,7 @@ PeerMaxQueue = 64 * 1024 * 1024
 _CURRENT = object()
 
 
-def _pickle_protocol(value=_CURRENT):
+def _pickle_protocol(value: Any = _CURRENT) -> int:
     """The pickle protocol number that ``value`` (default: the current
     ``PickleProtocolVersion``) stands for, read as 4.x read it: None is
     ``pickle.HIGHEST_PROTOCOL``, 0 is ``pickle.DEFAULT_PROTOCOL``, any other
@@ -106,7 +112,7 @@ def _pickle_protocol(value=_CURRENT):
     return value
 
 
-def _check_msg_timeout(value):
+def _check_msg_timeout(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("MsgTimeout must be a number of seconds, not %r" % (value,))
     if math.isnan(value) or value <= 0:
@@ -120,22 +126,22 @@ class _PycosModule(types.ModuleType):
     and (after checking the value) write the settings of this module."""
 
     @property
-    def MsgTimeout(self):
+    def MsgTimeout(self) -> float:
         """``pycos.config.MsgTimeout``."""
         return MsgTimeout
 
     @MsgTimeout.setter
-    def MsgTimeout(self, value):
+    def MsgTimeout(self, value: float) -> None:
         global MsgTimeout
         MsgTimeout = _check_msg_timeout(value)
 
     @property
-    def PickleProtocolVersion(self):
+    def PickleProtocolVersion(self) -> int:
         """The protocol number ``pycos.config.PickleProtocolVersion`` stands
         for (as 4.x's ``pycos.PickleProtocolVersion``, never None)."""
         return _pickle_protocol()
 
     @PickleProtocolVersion.setter
-    def PickleProtocolVersion(self, value):
+    def PickleProtocolVersion(self, value: Optional[int]) -> None:
         global PickleProtocolVersion
         PickleProtocolVersion = _pickle_protocol(value)

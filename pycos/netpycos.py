@@ -17,14 +17,30 @@ constructor, which checks every argument and decides what is exposed, and
 its methods.  Security model and failure semantics: docs/netpycos.md.
 """
 
+from __future__ import annotations
+
 import ipaddress
 import os
 import socket
 import ssl
 import sys
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple, Union
 
 import pycos as _pycos
-from pycos import *                                   # noqa: F401,F403 (the whole pycos API)
+if TYPE_CHECKING:
+    # what the star import gives, spelled out for type checkers, which would
+    # otherwise take the Pycos it brings for the one this module defines
+    from pycos import (  # noqa: F401
+        AsyncDBCursor as AsyncDBCursor, AsyncSocket as AsyncSocket,
+        AsyncThreadPool as AsyncThreadPool, BoundedSemaphore as BoundedSemaphore,
+        CategorizeMessages as CategorizeMessages, Channel as Channel, Condition as Condition,
+        Event as Event, HotSwapException as HotSwapException, Lock as Lock, Logger as Logger,
+        MissingYieldError as MissingYieldError, MonitorStatus as MonitorStatus,
+        MsgTimeout as MsgTimeout,
+        PickleProtocolVersion as PickleProtocolVersion, RLock as RLock, Semaphore as Semaphore,
+        deserialize as deserialize, serialize as serialize, unserialize as unserialize)
+else:
+    from pycos import *                               # noqa: F401,F403 (the whole pycos API)
 from pycos import config
 from pycos.core.log import logger
 from pycos.core.scheduler import Pycos as _CorePycos, Scheduler, _check_timeout
@@ -34,6 +50,7 @@ from pycos.net import files, refs
 from pycos.net.node import Node, PeerStatus, SysTask
 from pycos.net.refs import PeerOffline, RemoteChannel, RemoteTask  # noqa: F401
 from pycos.net.rps import RPS, RTI
+from pycos.hints import Timeout, Yieldable
 
 __all__ = list(_pycos.__all__) + ["RPS", "RTI", "SysTask", "PeerStatus", "PeerOffline"]
 
@@ -44,26 +61,26 @@ class _Registry(dict):
 
     __slots__ = ("_sched", "_kind")
 
-    def __init__(self, sched, kind):
+    def __init__(self, sched: Pycos, kind: str) -> None:
         dict.__init__(self)
         self._sched = sched
         self._kind = kind
 
-    def __setitem__(self, name, obj):
+    def __setitem__(self, name: str, obj: Any) -> None:
         dict.__setitem__(self, name, obj)
         node = getattr(self._sched, "_node", None)
         if node is not None:
             node.name_registered(self._kind, name, obj)
 
 
-def _loopback(host):
+def _loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
 
-def _guess_host():
+def _guess_host() -> str:
     """This host's address for peers to reach (not loopback when avoidable)."""
     try:
         addr = socket.gethostbyname(socket.gethostname())
@@ -84,7 +101,9 @@ def _guess_host():
     return "127.0.0.1"
 
 
-def _tls_contexts(certfile, keyfile, cafile, ssl_context):
+def _tls_contexts(certfile: Optional[str], keyfile: Optional[str], cafile: Optional[str],
+                  ssl_context: Optional[Tuple[ssl.SSLContext, ssl.SSLContext]]
+                  ) -> Tuple[Optional[ssl.SSLContext], Optional[ssl.SSLContext]]:
     """(server context, client context) or (None, None)."""
     if ssl_context is not None:
         if isinstance(ssl_context, tuple) and len(ssl_context) == 2:
@@ -121,7 +140,8 @@ class Pycos(_CorePycos):
     """The networked scheduler (one per process; ``Pycos()`` returns it).
 
     ``udp_port`` (default ``config.NetPort``; 0: no discovery socket, so
-    peers are added with :meth:`peer` only) for discovery, ``tcp_port`` (default: any free port) for connections,
+    peers are added with :meth:`peer` only) for discovery, ``tcp_port``
+    (default: any free port) for connections,
     ``host`` the address to listen on, ``ext_host`` the address peers should
     use (NAT), ``socket_family``, ``ipv4_udp_multicast`` (discover by
     multicast instead of broadcast), ``name`` (default: the host name),
@@ -134,18 +154,36 @@ class Pycos(_CorePycos):
     ``insecure`` (allow listening beyond loopback without a secret),
     ``max_frame_size`` (the largest message accepted from a peer).  With an
     empty secret the scheduler listens on loopback only.
+
+    Methods marked [y] are made in a task as ``value = yield
+    scheduler.call(...)`` (docs/index.md explains the marks).  Guide, with
+    the security model and failure semantics: docs/netpycos.md.
     """
 
-    def __init__(self, udp_port=None, tcp_port=None, host=None, ext_host=None,
-                 socket_family=None, ipv4_udp_multicast=False, name=None, discover_peers=True,
-                 secret="", certfile=None, keyfile=None, dest_path=None, max_file_size=None,
-                 cafile=None, ssl_context=None, insecure=False, max_frame_size=None,
-                 embedded=False, virtual_time=False, backend=None):
+    # (None only while the constructor runs: see there)
+    _node: Node
+
+    if TYPE_CHECKING:
+        @property
+        def location(self) -> Location:
+            """Where peers reach this scheduler (set by the constructor)."""
+
+    def __init__(self, udp_port: Optional[int] = None, tcp_port: Optional[int] = None,
+                 host: Optional[str] = None, ext_host: Optional[str] = None,
+                 socket_family: Optional[int] = None, ipv4_udp_multicast: bool = False,
+                 name: Optional[str] = None, discover_peers: bool = True,
+                 secret: Union[str, bytes] = "", certfile: Optional[str] = None,
+                 keyfile: Optional[str] = None, dest_path: Optional[str] = None,
+                 max_file_size: Optional[int] = None, cafile: Optional[str] = None,
+                 ssl_context: Optional[Tuple[ssl.SSLContext, ssl.SSLContext]] = None,
+                 insecure: bool = False, max_frame_size: Optional[int] = None,
+                 embedded: bool = False, virtual_time: bool = False,
+                 backend: Optional[str] = None) -> None:
         s = self._settings(udp_port, tcp_port, host, ext_host, socket_family,
                            ipv4_udp_multicast, name, discover_peers, secret, certfile, keyfile,
                            dest_path, max_file_size, cafile, ssl_context, insecure,
                            max_frame_size)
-        self._node = None
+        self._node = None       # type: ignore[assignment]  # (see above)
         # the sockets first: a port in use is this constructor's error, raised
         # before any thread starts
         node = Node(self, s)
@@ -169,9 +207,13 @@ class Pycos(_CorePycos):
         logger.debug("netpycos %r at %s", s.name, node._location)
 
     @staticmethod
-    def _settings(udp_port, tcp_port, host, ext_host, socket_family, multicast, name,
-                  discover_peers, secret, certfile, keyfile, dest_path, max_file_size, cafile,
-                  ssl_context, insecure, max_frame_size):
+    def _settings(udp_port: Optional[int], tcp_port: Optional[int], host: Optional[str],
+                  ext_host: Optional[str], socket_family: Optional[int], multicast: bool,
+                  name: Optional[str], discover_peers: bool, secret: Union[str, bytes],
+                  certfile: Optional[str], keyfile: Optional[str], dest_path: Optional[str],
+                  max_file_size: Optional[int], cafile: Optional[str],
+                  ssl_context: Optional[Tuple[ssl.SSLContext, ssl.SSLContext]],
+                  insecure: bool, max_frame_size: Optional[int]) -> Struct:
         if secret is None:
             secret = ""
         if not isinstance(secret, (str, bytes)):
@@ -225,7 +267,7 @@ class Pycos(_CorePycos):
                       max_file_size=max_file_size, max_frame=max_frame_size,
                       loopback=loopback, tls_server=tls_server, tls_client=tls_client)
 
-    def _singleton_check(self, *args, **kwargs):
+    def _singleton_check(self, *args: Any, **kwargs: Any) -> None:
         if args or any(v is not None and k not in ("embedded", "virtual_time", "backend")
                        for k, v in kwargs.items()):
             logger.debug("Pycos() already exists; arguments of this call ignored")
@@ -259,7 +301,7 @@ class Pycos(_CorePycos):
     # ---- peers -----------------------------------------------------------------------
 
     @staticmethod
-    def host_ipaddr(host):
+    def host_ipaddr(host: Optional[str]) -> Optional[str]:
         """The numeric address of ``host`` (None if it does not resolve)."""
         if not host:
             return None
@@ -268,7 +310,7 @@ class Pycos(_CorePycos):
         except (OSError, UnicodeError, IndexError):
             return None
 
-    def locate(self, name, timeout=None):
+    def locate(self, name: str, timeout: Timeout = None) -> Yieldable:
         """[y] The Location of the peer called ``name`` (waits until one is
         online, up to ``timeout`` seconds; None then)."""
         timeout = _check_timeout(timeout)
@@ -281,7 +323,8 @@ class Pycos(_CorePycos):
                 return task._sched._now_value(task, peer.location)
         return node._wait_peer(task, "name", ("name", name), timeout)
 
-    def peer(self, loc, udp_port=0, stream_send=False, relay=False):
+    def peer(self, loc: Union[Location, str], udp_port: int = 0, stream_send: bool = False,
+             relay: bool = False) -> Any:
         """[y] Add a peer: a Location (connect now; 0 once it is online, -1
         if it cannot be reached within MsgTimeout) or a host name/address
         (ask it to connect to us by a discovery datagram; 0).  ``relay``: the
@@ -325,7 +368,7 @@ class Pycos(_CorePycos):
             rc = 0
         return rc if task is None else task._sched._now_value(task, rc)
 
-    def discover_peers(self, port=None):
+    def discover_peers(self, port: Optional[int] = None) -> None:
         """Announce this scheduler again (broadcast/multicast) so peers that
         missed it connect."""
         node = self._node
@@ -334,11 +377,11 @@ class Pycos(_CorePycos):
             dests = [(d[0], port) for d in getattr(node, "_bcast", [])]
         node._sys._post(node.announce, dests)
 
-    def peers(self):
+    def peers(self) -> List[Location]:
         """Locations of the peers online now."""
         return [p.location for p in list(self._node._peers.values()) if p.online]
 
-    def peer_status(self, task):
+    def peer_status(self, task: Task) -> int:
         """``task`` receives a PeerStatus message whenever a peer comes online
         or goes offline, and one now for each peer already online."""
         if not isinstance(task, Task):
@@ -351,7 +394,7 @@ class Pycos(_CorePycos):
                 task.send(PeerStatus(p.location, p.name, PeerStatus.Online))
         return 0
 
-    def close_peer(self, location, timeout=None):
+    def close_peer(self, location: Location, timeout: Timeout = None) -> Any:
         """[y] Close the connection to the peer at ``location`` and forget it
         (it is reported Offline).  0, or -1 if there is no such peer."""
         node = self._node
@@ -362,7 +405,8 @@ class Pycos(_CorePycos):
         node._sys._post(node._peer_offline, peer, "closed by close_peer()")
         return 0 if task is None else task._sched._now_value(task, 0)
 
-    def send_file(self, location, file, dir=None, overwrite=False, timeout=config.MsgTimeout):
+    def send_file(self, location: Location, file: str, dir: Optional[str] = None,
+                  overwrite: bool = False, timeout: Timeout = config.MsgTimeout) -> Yieldable:
         """[y] Send ``file`` to the peer at ``location``, into ``dir`` (relative)
         under its ``dest_path``.  0 once it is in place (or an identical file
         -- same size and mtime -- already is); -1 if the peer refuses it (an
@@ -371,51 +415,55 @@ class Pycos(_CorePycos):
         and mtime are kept; the file is streamed, never held in memory."""
         return files.send_file(self._node, location, file, dir, overwrite, timeout)
 
-    def del_file(self, location, file, dir=None, timeout=None):
+    def del_file(self, location: Location, file: str, dir: Optional[str] = None,
+                 timeout: Timeout = None) -> Yieldable:
         """[y] Delete ``file`` (its base name) in ``dir`` under the peer's
         ``dest_path``: 0, or -1 (no such file, or a path outside)."""
         return files.del_file(self._node, location, file, dir, timeout)
 
     @property
-    def ignore_peers(self):
+    def ignore_peers(self) -> bool:
         """True: announcements from new peers are ignored."""
         return self._node.ignore_peers
 
     @ignore_peers.setter
-    def ignore_peers(self, flag):
+    def ignore_peers(self, flag: bool) -> None:
         self._node.ignore_peers = bool(flag)
 
     @property
-    def dest_path(self):
+    def dest_path(self) -> str:
         """Where files sent to this scheduler land (nothing is ever written
         outside it)."""
         return self._node.dest_path
 
     @dest_path.setter
-    def dest_path(self, path):
+    def dest_path(self, path: str) -> None:
         self._node.dest_path = os.path.abspath(path)
 
     @property
-    def max_file_size(self):
+    def max_file_size(self) -> Optional[int]:
+        """The largest file peers may send here (None: no limit)."""
         return self._node.max_file_size
 
     @max_file_size.setter
-    def max_file_size(self, size):
+    def max_file_size(self, size: Optional[int]) -> None:
         if size is not None and (not isinstance(size, int) or size < 0):
             raise ValueError("max_file_size must be a non-negative int or None")
         self._node.max_file_size = size
 
     # ---- stopping ----------------------------------------------------------------
 
-    def finish(self):
+    def finish(self) -> None:
+        """[thread] As :meth:`pycos.Pycos.finish`, then close the network."""
         _CorePycos.finish(self)
         self._close_node()
 
-    def terminate(self):
+    def terminate(self) -> None:
+        """[thread] As :meth:`pycos.Pycos.terminate`, then close the network."""
         _CorePycos.terminate(self)
         self._close_node()
 
-    def _close_node(self):
+    def _close_node(self) -> None:
         node = self._node
         if node is not None:
             node.close()
@@ -424,11 +472,12 @@ class Pycos(_CorePycos):
 _CorePycos._networked = Pycos
 
 # 4.x programs do `import pycos; import pycos.netpycos` and then use pycos.RPS...
-_pycos.RPS = RPS
-_pycos.RTI = RTI
-_pycos.SysTask = SysTask
-_pycos.PeerStatus = PeerStatus
-_pycos.Pycos = Pycos
+# (set with setattr: type checkers know the pycos module as it is defined)
+setattr(_pycos, "RPS", RPS)
+setattr(_pycos, "RTI", RTI)
+setattr(_pycos, "SysTask", SysTask)
+setattr(_pycos, "PeerStatus", PeerStatus)
+setattr(_pycos, "Pycos", Pycos)
 
 # pycos.netpycos.MsgTimeout and .PickleProtocolVersion are the live settings
 # too, as pycos.MsgTimeout is (the star import above copied their values)

@@ -148,6 +148,7 @@ def test_sdist_wheel_install(tmp_path):
         wnames = zf.namelist()
     assert any(re.match(r"pycos/_reactor\..*(so|pyd)$", n) for n in wnames), wnames
     assert not [n for n in wnames if n.endswith("_reactor.c")]
+    assert "pycos/py.typed" in wnames, wnames       # (PEP 561: the hints are for users)
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], env=env)

@@ -23,17 +23,25 @@ Design notes:
   :class:`~pycos.core.waitqueue.WaitQueue` as every other wait in pycos.
 """
 
+from __future__ import annotations
+
 import inspect
+from typing import Any, Callable, Dict, Generator, Optional, Tuple, Union
 
 from pycos.core.log import logger
 from pycos.core.scheduler import Pycos, _check_timeout
 from pycos.core.task import Task
 from pycos.core.waitqueue import WaitQueue, current_task
+from pycos.core.support import Location
+from pycos.hints import Timeout, Yieldable
+
+#: ``transform(channel_name, message)``: the message to pass on, or None
+Transform = Callable[[str, Any], Any]
 
 __all__ = ["Channel"]
 
 
-def _check_transform(transform):
+def _check_transform(transform: Any) -> Optional[str]:
     """None if ``transform`` can be called as ``transform(name, msg)``, else
     the reason it cannot."""
     if not callable(transform):
@@ -49,12 +57,20 @@ def _check_transform(transform):
 
 
 class Channel(object):
-    """A named publish/subscribe channel (see the module docstring)."""
+    """A named publish/subscribe channel (see the module docstring).
+
+    Calls marked [y] are made in a task as ``value = yield ch.call(...)``;
+    [y?]: a plain call, safe from any thread, that a task may also yield
+    (docs/index.md explains the marks).  Guide: docs/channels.md."""
 
     __slots__ = ("_name", "_transform", "_subscribers", "_subq", "_sched", "_location",
                  "_closed", "__weakref__")
 
-    def __init__(self, name, transform=None):
+    _transform: Optional[Transform]
+    _subscribers: Dict[Union[Task, Channel], None]
+    _location: Optional[Location]
+
+    def __init__(self, name: str, transform: Optional[Transform] = None) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError("channel name must be a non-empty str, not %r" % (name,))
         if transform is not None:
@@ -75,21 +91,23 @@ class Channel(object):
             channels[name] = self
 
     @property
-    def name(self):
+    def name(self) -> str:
+        """The channel's name."""
         return self._name
 
     @property
-    def location(self):
+    def location(self) -> Optional[Location]:
+        """The Location of the channel's scheduler (None without networking)."""
         return self._location if self._location is not None else self._sched.location
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self._location is not None:
             return "%s@%s" % (self._name, self._location)
         return self._name
 
     # ---- configuration ----------------------------------------------------
 
-    def set_transform(self, transform):
+    def set_transform(self, transform: Optional[Transform]) -> int:
         """Replace the transform (None removes it).  0, or -1 if it cannot be
         called as ``transform(channel_name, message)``."""
         if transform is not None:
@@ -100,7 +118,7 @@ class Channel(object):
         self._transform = transform
         return 0
 
-    def _reaches(self, target):
+    def _reaches(self, target: Channel) -> bool:
         """True if a message sent here can reach channel ``target``."""
         seen = set()
         stack = [self]
@@ -114,7 +132,7 @@ class Channel(object):
             stack.extend(s for s in ch._subscribers if isinstance(s, Channel))
         return False
 
-    def subscribe(self, subscriber, timeout=None):
+    def subscribe(self, subscriber: Union[Task, Channel], timeout: Timeout = None) -> Yieldable:
         """[y] Add a Task or Channel as a subscriber.  0, or -1 for an invalid
         subscriber, a cycle, or a closed channel."""
         _check_timeout(timeout)
@@ -132,7 +150,8 @@ class Channel(object):
         self._subq.unpark_all(True)
         return 0
 
-    def unsubscribe(self, subscriber, timeout=None):
+    def unsubscribe(self, subscriber: Union[Task, Channel],
+                    timeout: Timeout = None) -> Yieldable:
         """[y] Remove a subscriber.  0, or -1 if it was not subscribed."""
         _check_timeout(timeout)
         if self._subscribers.pop(subscriber, 0) is None:
@@ -141,7 +160,7 @@ class Channel(object):
 
     # ---- sending ------------------------------------------------------------
 
-    def _pass(self, msg):
+    def _pass(self, msg: Any) -> Tuple[bool, Any]:
         """Apply the transform; returns (keep, msg)."""
         transform = self._transform
         if transform is None:
@@ -153,7 +172,7 @@ class Channel(object):
             return False, None
         return msg is not None, msg
 
-    def _fanout(self, msg):
+    def _fanout(self, msg: Any) -> int:
         """Deliver to every subscriber; returns the end tasks reached."""
         keep, msg = self._pass(msg)
         if not keep:
@@ -178,7 +197,7 @@ class Channel(object):
                 self._subscribers.pop(sub, None)
         return reached
 
-    def send(self, message):
+    def send(self, message: Any) -> int:
         """[y?] Send ``message`` to every subscriber.  0, or -1 if the channel
         is closed.  Thread-safe."""
         if self._closed:
@@ -189,7 +208,7 @@ class Channel(object):
             return 0
         return 0 if sched._post(self._fanout, message) else -1
 
-    def deliver(self, message, timeout=None, n=0):
+    def deliver(self, message: Any, timeout: Timeout = None, n: int = 0) -> Yieldable:
         """[y] Wait (up to ``timeout`` seconds) until the channel has at least
         ``n`` subscribers, then send; returns the number of end tasks reached
         (0 on timeout, -1 for bad ``n`` or a closed channel).  Only in a task
@@ -204,7 +223,8 @@ class Channel(object):
             return self._fanout(message)
         return self._deliver_wait(task, message, timeout, n)
 
-    def _deliver_wait(self, task, message, timeout, n):
+    def _deliver_wait(self, task: Task, message: Any, timeout: Optional[float],
+                      n: int) -> Generator[Any, Any, int]:
         sched = task._sched
         end = None if timeout is None else sched.now() + timeout
         while len(self._subscribers) < n:
@@ -220,7 +240,7 @@ class Channel(object):
             return -1
         return self._fanout(message)
 
-    def close(self):
+    def close(self) -> None:
         """Drop every subscriber and the channel's name; later sends fail."""
         self._closed = True
         self._subscribers.clear()
@@ -231,7 +251,7 @@ class Channel(object):
 
     # ---- names ----------------------------------------------------------------
 
-    def register(self):
+    def register(self) -> int:
         """Make the channel findable with ``Channel.locate(name)``.  0, or -1
         if another live channel has the name."""
         reg = self._sched._rchannels
@@ -241,7 +261,8 @@ class Channel(object):
         reg[self._name] = self
         return 0
 
-    def unregister(self):
+    def unregister(self) -> int:
+        """Drop the channel's name: 0, or -1 if it was not registered."""
         reg = self._sched._rchannels
         if reg.get(self._name) is self:
             del reg[self._name]
@@ -249,14 +270,16 @@ class Channel(object):
         return -1
 
     @staticmethod
-    def locate(name, location=None, timeout=None):
+    def locate(name: str, location: Optional[Location] = None,
+               timeout: Timeout = None) -> Yieldable:
         """[y] The channel registered as ``name``, or None.  Without
         networking only this process is searched (see :meth:`Task.locate`)."""
         return Pycos.instance()._locate("channel", name, location, timeout)
 
-    def __reduce__(self):
+    def __reduce__(self) -> Any:
         return self._sched._reduce_ref(self)
 
-    def statistics(self):
+    def statistics(self) -> Dict[str, Any]:
+        """``subscribers``, ``waiting_senders``, ``closed``."""
         return {"subscribers": len(self._subscribers), "waiting_senders": len(self._subq),
                 "closed": self._closed}

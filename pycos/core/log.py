@@ -45,8 +45,11 @@ with one stream handler.  ``pycos.logger`` has 4.x's ``show_ms`` and
 ``nolog`` too.
 """
 
+from __future__ import annotations
+
 import logging
 import sys
+from typing import IO, TYPE_CHECKING, Any, Literal, Optional, cast
 
 __all__ = ["logger", "Logger"]
 
@@ -66,15 +69,15 @@ class _Fallback(logging.Handler):
 
     pycos_fallback = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         logging.Handler.__init__(self)
         self.setFormatter(logging.Formatter(_FMT, _DATEFMT))
 
-    def _others(self, record):
+    def _others(self, record: logging.LogRecord) -> bool:
         """True when a handler other than this one gets ``record``."""
-        c = logging.Logger.manager.loggerDict.get(record.name)
-        if not isinstance(c, logging.Logger):
-            c = logger
+        c: Optional[logging.Logger]
+        found = logging.Logger.manager.loggerDict.get(record.name)
+        c = found if isinstance(found, logging.Logger) else logger
         while c is not None:
             if any(h is not self for h in c.handlers):
                 return True
@@ -83,7 +86,7 @@ class _Fallback(logging.Handler):
             c = c.parent
         return False
 
-    def emit(self, record):
+    def emit(self, record: logging.LogRecord) -> None:
         if self._others(record):
             return
         if record.levelno >= logging.WARNING:
@@ -100,19 +103,39 @@ class _Fallback(logging.Handler):
             self.handleError(record)
 
 
-def _nolog(*args, **kwargs):
+def _nolog(*args: Any, **kwargs: Any) -> None:
     """4.x's ``nolog``: takes a message and its arguments, prints nothing
     (4.x programs assign it to silence a level: ``logger.debug = logger.nolog``)."""
     return None
 
 
-def _show_ms(flag):
+def _show_ms(flag: bool) -> None:
     """4.x's ``pycos.logger.show_ms(flag)``: milliseconds in the time of
     what the fallback prints."""
     _FALLBACK.setFormatter(logging.Formatter(_FMT_MS if flag else _FMT, _DATEFMT))
 
 
-logger = logging.getLogger("pycos")
+if TYPE_CHECKING:
+    class _PycosLogger(logging.Logger):
+        """For type checkers: what ``pycos.logger`` is -- the standard
+        logger named ``pycos``, with 4.x's extra attributes set on it below."""
+
+        DEBUG: int
+        INFO: int
+        WARN: int
+        WARNING: int
+        ERROR: int
+        CRITICAL: int
+        FATAL: int
+
+        def show_ms(self, flag: bool) -> None: ...
+
+        def nolog(self, *args: Any, **kwargs: Any) -> None: ...
+
+
+#: The ``pycos`` logger: a standard :class:`logging.Logger` (see the module
+#: docstring), with 4.x's level names as attributes, ``show_ms`` and ``nolog``.
+logger = cast("_PycosLogger", logging.getLogger("pycos"))
 for _name, _level in _LEVELS:
     setattr(logger, _name, _level)
 for _h in list(logger.handlers):      # (this module imported afresh: one fallback)
@@ -120,8 +143,8 @@ for _h in list(logger.handlers):      # (this module imported afresh: one fallba
         logger.removeHandler(_h)
 _FALLBACK = _Fallback()
 logger.addHandler(_FALLBACK)
-logger.show_ms = _show_ms
-logger.nolog = _nolog
+setattr(logger, "show_ms", _show_ms)
+setattr(logger, "nolog", _nolog)
 
 
 class Logger(object):
@@ -133,7 +156,8 @@ class Logger(object):
     ERROR = logging.ERROR
     CRITICAL = FATAL = logging.CRITICAL
 
-    def __init__(self, name, stream=None, level=None, log_ms=False):
+    def __init__(self, name: str, stream: Optional[IO[str]] = None, level: Optional[int] = None,
+                 log_ms: bool = False) -> None:
         self.name = name
         self._logger = logging.getLogger(name)
         self._handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
@@ -144,58 +168,58 @@ class Logger(object):
         self.setLevel(level if level else logging.INFO)
 
     @property
-    def level(self):
+    def level(self) -> int:
         return self._logger.level
 
     @property
-    def stream(self):
+    def stream(self) -> IO[str]:
         """Where the records go (4.x's attribute)."""
         return self._handler.stream
 
-    def setLevel(self, level):
+    def setLevel(self, level: int) -> None:
         self._logger.setLevel(level)
 
-    def show_ms(self, flag):
+    def show_ms(self, flag: bool) -> None:
         self.log_ms = bool(flag)
         self._handler.setFormatter(logging.Formatter(_FMT_MS if flag else _FMT, _DATEFMT))
 
-    def nolog(self, msg, *args):
+    def nolog(self, msg: Any, *args: Any) -> None:
         """Print nothing (4.x: what a level below the logger's did; programs
         assign it to silence a level, ``log.debug = log.nolog``)."""
         return None
 
-    def debug(self, msg, *args):
+    def debug(self, msg: Any, *args: Any) -> None:
         self._logger.debug(msg, *args)
 
-    def info(self, msg, *args):
+    def info(self, msg: Any, *args: Any) -> None:
         self._logger.info(msg, *args)
 
-    def warning(self, msg, *args):
+    def warning(self, msg: Any, *args: Any) -> None:
         self._logger.warning(msg, *args)
 
     warn = warning
 
-    def error(self, msg, *args):
+    def error(self, msg: Any, *args: Any) -> None:
         self._logger.error(msg, *args)
 
-    def critical(self, msg, *args):
+    def critical(self, msg: Any, *args: Any) -> None:
         self._logger.critical(msg, *args)
 
     fatal = critical
 
-    def log(self, msg, *args):
+    def log(self, msg: Any, *args: Any) -> None:
         self._logger.log(max(self._logger.level, logging.INFO), msg, *args)
 
-    def flush(self):
+    def flush(self) -> None:
         self._handler.flush()
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         self.flush()
         self._logger.removeHandler(self._handler)
 
-    def __enter__(self):
+    def __enter__(self) -> Logger:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> Literal[False]:
         self.shutdown()
         return False

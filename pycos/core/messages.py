@@ -13,27 +13,35 @@ in tests.  The check of categorizer functions uses :func:`inspect.signature`
 (works on 3.11+, unlike the original's ``getargspec``).
 """
 
+from __future__ import annotations
+
 import inspect
 from collections import deque
+from typing import Any, Callable, Deque, Dict, Generator, Hashable, List, Optional
 
 from pycos.core.log import logger
 from pycos.core.scheduler import Scheduler, _check_timeout
 from pycos.core.task import Task
+from pycos.hints import Timeout, Yieldable
 
 __all__ = ["CategorizeMessages"]
 
 
 class CategorizeMessages(object):
-    """Message buckets for ``task`` (see the module docstring)."""
+    """Message buckets for ``task`` (see the module docstring).  Guide:
+    docs/messages.md."""
 
-    def __init__(self, task):
+    _buckets: Dict[Optional[Hashable], Deque[Any]]
+    _categorizers: List[Callable[[Any], Optional[Hashable]]]
+
+    def __init__(self, task: Task) -> None:
         if not isinstance(task, Task):
             raise TypeError("CategorizeMessages needs a Task, not %r" % (task,))
         self._task = task
         self._buckets = {None: deque()}
         self._categorizers = []
 
-    def add(self, categorize):
+    def add(self, categorize: Callable[[Any], Optional[Hashable]]) -> None:
         """Add ``categorize(msg) -> category or None``; the most recently
         added function is asked first.  TypeError if it cannot take one
         argument."""
@@ -47,7 +55,7 @@ class CategorizeMessages(object):
             pass
         self._categorizers.insert(0, categorize)
 
-    def remove(self, categorize):
+    def remove(self, categorize: Callable[[Any], Optional[Hashable]]) -> int:
         """Remove a function added before; -1 if it was not there."""
         try:
             self._categorizers.remove(categorize)
@@ -56,7 +64,7 @@ class CategorizeMessages(object):
             return -1
         return 0
 
-    def _category(self, msg):
+    def _category(self, msg: Any) -> Optional[Hashable]:
         for categorize in self._categorizers:
             try:
                 c = categorize(msg)
@@ -67,7 +75,8 @@ class CategorizeMessages(object):
                 return c
         return None
 
-    def receive(self, category=None, timeout=None, alarm_value=None):
+    def receive(self, category: Optional[Hashable] = None, timeout: Timeout = None,
+                alarm_value: Any = None) -> Yieldable:
         """[y] The oldest message in ``category``, waiting up to ``timeout``
         seconds (``alarm_value`` then).  Only in the task itself."""
         timeout = _check_timeout(timeout)
@@ -80,7 +89,8 @@ class CategorizeMessages(object):
             return task._sched._now_value(task, bucket.popleft(), "categorizer.receive()")
         return self._receive(category, timeout, alarm_value)
 
-    def _receive(self, category, timeout, alarm_value):
+    def _receive(self, category: Optional[Hashable], timeout: Optional[float],
+                 alarm_value: Any) -> Generator[Any, Any, Any]:
         task = self._task
         sched = task._sched
         end = None if timeout is None else sched.now() + timeout
@@ -99,7 +109,8 @@ class CategorizeMessages(object):
 
     recv = receive
 
-    def statistics(self):
+    def statistics(self) -> Dict[str, int]:
+        """The number of messages waiting in each category (by its repr)."""
         return {repr(k): len(v) for k, v in self._buckets.items()}
 
 

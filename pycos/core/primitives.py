@@ -27,13 +27,22 @@ busy.  ``with lock:`` raises a TypeError that shows the way: ``yield
 lock.acquire()`` ... ``try``/``finally: lock.release()``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Literal, NoReturn, Optional, \
+    Union
+
 from pycos.core.scheduler import _check_timeout, _cur_task
 from pycos.core.waitqueue import WaitQueue, current_task
+from pycos.hints import Timeout, Yieldable
+
+if TYPE_CHECKING:
+    from pycos.core.task import Task
 
 __all__ = ["Lock", "RLock", "Condition", "Event", "Semaphore", "BoundedSemaphore"]
 
 
-def _lock_timeout(blocking, timeout):
+def _lock_timeout(blocking: bool, timeout: Timeout) -> Optional[float]:
     """threading's rules; returns None (no limit) or seconds (0 = try)."""
     if timeout is None:
         timeout = -1
@@ -55,7 +64,7 @@ class _NoWith(object):
 
     __slots__ = ()
 
-    def __enter__(self):
+    def __enter__(self) -> NoReturn:
         name = type(self).__name__
         var = name.lower()
         raise TypeError(
@@ -67,20 +76,23 @@ class _NoWith(object):
             "    finally:\n"
             "        %s.release()" % (var, name, var, var))
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: Any) -> Literal[False]:
         return False
 
 
 class Lock(_NoWith):
-    """A mutual-exclusion lock owned by one task at a time."""
+    """A mutual-exclusion lock owned by one task at a time.  [y] calls are
+    made in a task as ``ok = yield lock.acquire()``; see docs/primitives.md."""
 
     __slots__ = ("_owner", "_q")
 
-    def __init__(self):
+    _owner: Optional[Task]
+
+    def __init__(self) -> None:
         self._owner = None
         self._q = WaitQueue("lock.acquire()")
 
-    def acquire(self, blocking=True, timeout=-1):
+    def acquire(self, blocking: bool = True, timeout: Timeout = -1) -> Yieldable:
         """[y] True once the lock is the current task's; False if it is busy
         and ``blocking`` is False or ``timeout`` seconds pass."""
         task = current_task("lock.acquire()")
@@ -92,7 +104,7 @@ class Lock(_NoWith):
             return False
         return self._q.park(task, timeout, False)
 
-    def release(self):
+    def release(self) -> None:
         """Release; the oldest waiter (if any) owns it next.  RuntimeError if
         the current task does not hold it."""
         owner = self._owner
@@ -102,43 +114,48 @@ class Lock(_NoWith):
             raise RuntimeError("cannot release a lock held by another task (%s)" % (owner,))
         self._owner = self._q.unpark(True)
 
-    def locked(self):
+    def locked(self) -> bool:
+        """True while a task holds the lock."""
         return self._owner is not None
 
-    def _is_owned(self, task):
+    def _is_owned(self, task: Optional[Task]) -> bool:
         return self._owner is task
 
-    def _release_save(self, task):
+    def _release_save(self, task: Task) -> Any:
         self.release()
         return None
 
-    def _acquire_restore(self, task, state):
+    def _acquire_restore(self, task: Task, state: Any) -> Yieldable:
         if self._owner is None:
             self._owner = task
             return True
         return self._q.park(task, None, False)
 
-    def statistics(self):
+    def statistics(self) -> Dict[str, Any]:
+        """``locked``, ``owner``, ``waiters``."""
         return {"locked": self._owner is not None, "owner": self._owner,
                 "waiters": len(self._q)}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<pycos.Lock %s>" % ("locked by %s" % (self._owner,) if self._owner else "unlocked")
 
 
 class RLock(_NoWith):
     """A re-entrant lock: the owning task may acquire it again; it is free
-    after as many releases as acquires."""
+    after as many releases as acquires.  See docs/primitives.md."""
 
     __slots__ = ("_owner", "_depth", "_q", "_restore")
 
-    def __init__(self):
+    _owner: Optional[Task]
+    _restore: Dict[int, int]
+
+    def __init__(self) -> None:
         self._owner = None
         self._depth = 0
         self._q = WaitQueue("rlock.acquire()")
         self._restore = {}      # waiter id -> depth to restore (Condition.wait)
 
-    def acquire(self, blocking=True, timeout=-1):
+    def acquire(self, blocking: bool = True, timeout: Timeout = -1) -> Yieldable:
         """[y] Like :meth:`Lock.acquire`; immediate for the owner."""
         task = current_task("rlock.acquire()")
         timeout = _lock_timeout(blocking, timeout)
@@ -154,7 +171,7 @@ class RLock(_NoWith):
             return False
         return self._q.park(task, timeout, False)
 
-    def release(self):
+    def release(self) -> None:
         """Undo one acquire; RuntimeError if the current task is not the owner."""
         if self._owner is None or self._owner is not _cur_task():
             raise RuntimeError("cannot release un-acquired lock")
@@ -162,21 +179,21 @@ class RLock(_NoWith):
         if self._depth == 0:
             self._handoff()
 
-    def _handoff(self):
+    def _handoff(self) -> None:
         nxt = self._q.unpark(True)
         self._owner = nxt
         self._depth = 0 if nxt is None else self._restore.pop(nxt._id, 1)
 
-    def _is_owned(self, task):
+    def _is_owned(self, task: Optional[Task]) -> bool:
         return self._owner is task
 
-    def _release_save(self, task):
+    def _release_save(self, task: Task) -> Any:
         depth = self._depth
         self._depth = 0
         self._handoff()
         return depth
 
-    def _acquire_restore(self, task, depth):
+    def _acquire_restore(self, task: Task, depth: Any) -> Yieldable:
         if self._owner is None:
             self._owner = task
             self._depth = depth
@@ -184,21 +201,25 @@ class RLock(_NoWith):
         self._restore[task._id] = depth
         return self._q.park(task, None, False)
 
-    def statistics(self):
+    def statistics(self) -> Dict[str, Any]:
+        """``locked``, ``owner``, ``depth``, ``waiters``."""
         return {"locked": self._owner is not None, "owner": self._owner,
                 "depth": self._depth, "waiters": len(self._q)}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<pycos.RLock %s>" % ("owned by %s x%d" % (self._owner, self._depth)
                                      if self._owner else "unlocked")
 
 
 class Condition(_NoWith):
-    """A condition variable over a lock (a new :class:`RLock` by default)."""
+    """A condition variable over a lock (a new :class:`RLock` by default).
+    See docs/primitives.md."""
 
     __slots__ = ("_lock", "_q")
 
-    def __init__(self, lock=None):
+    _lock: Union[Lock, RLock]
+
+    def __init__(self, lock: Union[Lock, RLock, None] = None) -> None:
         if lock is None:
             lock = RLock()
         elif not isinstance(lock, (Lock, RLock)):
@@ -206,14 +227,15 @@ class Condition(_NoWith):
         self._lock = lock
         self._q = WaitQueue("condition.wait()")
 
-    def acquire(self, blocking=True, timeout=-1):
+    def acquire(self, blocking: bool = True, timeout: Timeout = -1) -> Yieldable:
         """[y] Acquire the underlying lock."""
         return self._lock.acquire(blocking, timeout)
 
-    def release(self):
+    def release(self) -> None:
+        """Release the underlying lock."""
         self._lock.release()
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: Timeout = None) -> Yieldable:
         """[y] Release the lock, wait for :meth:`notify` (True) or ``timeout``
         seconds (False), re-acquire the lock, and return.  RuntimeError if the
         current task does not hold the lock."""
@@ -225,7 +247,7 @@ class Condition(_NoWith):
             raise RuntimeError("cannot wait on un-acquired lock")
         return self._wait(task, timeout)
 
-    def _wait(self, task, timeout):
+    def _wait(self, task: Task, timeout: Optional[float]) -> Generator[Any, Any, Any]:
         lock = self._lock
         saved = lock._release_save(task)
         notified = False
@@ -240,14 +262,15 @@ class Condition(_NoWith):
         yield lock._acquire_restore(task, saved)
         return notified
 
-    def wait_for(self, predicate, timeout=None):
+    def wait_for(self, predicate: Callable[[], Any], timeout: Timeout = None) -> Yieldable:
         """[y] Wait until ``predicate()`` is true (checked with the lock
         held); returns its last value."""
         task = current_task("condition.wait_for()")
         timeout = _check_timeout(timeout)
         return self._wait_for(task, predicate, timeout)
 
-    def _wait_for(self, task, predicate, timeout):
+    def _wait_for(self, task: Task, predicate: Callable[[], Any],
+                  timeout: Optional[float]) -> Generator[Any, Any, Any]:
         sched = task._sched
         end = None if timeout is None else sched.now() + timeout
         result = predicate()
@@ -261,7 +284,7 @@ class Condition(_NoWith):
             result = predicate()
         return result
 
-    def notify(self, n=1):
+    def notify(self, n: int = 1) -> None:
         """Wake up to ``n`` waiting tasks (oldest first)."""
         if not self._lock._is_owned(_cur_task()):
             raise RuntimeError("cannot notify on un-acquired lock")
@@ -269,7 +292,7 @@ class Condition(_NoWith):
             if self._q.unpark(True) is None:
                 break
 
-    def notify_all(self):
+    def notify_all(self) -> None:
         """Wake every waiting task."""
         if not self._lock._is_owned(_cur_task()):
             raise RuntimeError("cannot notify on un-acquired lock")
@@ -277,33 +300,36 @@ class Condition(_NoWith):
 
     notifyAll = notify_all
 
-    def statistics(self):
+    def statistics(self) -> Dict[str, Any]:
+        """``waiters``, and the lock's statistics under ``lock``."""
         return {"waiters": len(self._q), "lock": self._lock.statistics()}
 
 
 class Event(object):
-    """A flag tasks can wait for."""
+    """A flag tasks can wait for.  See docs/primitives.md."""
 
     __slots__ = ("_flag", "_q")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._flag = False
         self._q = WaitQueue("event.wait()")
 
-    def set(self):
+    def set(self) -> None:
         """Set the flag and wake every waiter."""
         self._flag = True
         self._q.unpark_all(True)
 
-    def clear(self):
+    def clear(self) -> None:
+        """Reset the flag."""
         self._flag = False
 
-    def is_set(self):
+    def is_set(self) -> bool:
+        """True while the flag is set."""
         return self._flag
 
     isSet = is_set
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: Timeout = None) -> Yieldable:
         """[y] True when the flag is (or becomes) set; False after
         ``timeout`` seconds."""
         timeout = _check_timeout(timeout)
@@ -314,17 +340,18 @@ class Event(object):
             return False
         return self._q.park(task, timeout, False)
 
-    def statistics(self):
+    def statistics(self) -> Dict[str, Any]:
+        """``set``, ``waiters``."""
         return {"set": self._flag, "waiters": len(self._q)}
 
 
 class Semaphore(_NoWith):
     """A counter of available units: ``acquire`` takes one (waiting when
-    there is none), ``release`` gives one back."""
+    there is none), ``release`` gives one back.  See docs/primitives.md."""
 
     __slots__ = ("_value", "_q")
 
-    def __init__(self, value=1):
+    def __init__(self, value: int = 1) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError("semaphore value must be an int, not %r" % (value,))
         if value < 0:
@@ -332,7 +359,7 @@ class Semaphore(_NoWith):
         self._value = value
         self._q = WaitQueue("semaphore.acquire()")
 
-    def acquire(self, blocking=True, timeout=None):
+    def acquire(self, blocking: bool = True, timeout: Timeout = None) -> Yieldable:
         """[y] True once a unit is taken; False if none is free and
         ``blocking`` is False or ``timeout`` seconds pass."""
         task = current_task("semaphore.acquire()")
@@ -346,7 +373,7 @@ class Semaphore(_NoWith):
             return False
         return self._q.park(task, timeout, False)
 
-    def release(self, n=1):
+    def release(self, n: int = 1) -> None:
         """Give back ``n`` units; each goes to the oldest waiter, if any."""
         if n < 1:
             raise ValueError("n must be one or more")
@@ -355,14 +382,16 @@ class Semaphore(_NoWith):
             if self._q.unpark(True) is None:
                 self._value += 1
 
-    def _check_release(self, n):
+    def _check_release(self, n: int) -> None:
         pass
 
     @property
-    def value(self):
+    def value(self) -> int:
+        """The units available now."""
         return self._value
 
-    def statistics(self):
+    def statistics(self) -> Dict[str, Any]:
+        """``value``, ``waiters``."""
         return {"value": self._value, "waiters": len(self._q)}
 
 
@@ -372,10 +401,10 @@ class BoundedSemaphore(Semaphore):
 
     __slots__ = ("_initial",)
 
-    def __init__(self, value=1):
+    def __init__(self, value: int = 1) -> None:
         Semaphore.__init__(self, value)
         self._initial = value
 
-    def _check_release(self, n):
+    def _check_release(self, n: int) -> None:
         if self._value + n > self._initial:
             raise ValueError("Semaphore released too many times")

@@ -114,6 +114,8 @@ All of these run on the loop thread, except ``_post``.
     time does not jump while it is non-zero.
 """
 
+from __future__ import annotations
+
 import atexit as _atexit_mod
 import itertools
 import math
@@ -129,10 +131,17 @@ from collections import deque
 from functools import partial
 from types import (BuiltinFunctionType, CoroutineType, FunctionType, GeneratorType, MethodType,
                    ModuleType)
+from typing import (TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple, Type,
+                    overload)
 
 from pycos import reactor
 from pycos.core.log import logger
-from pycos.core.support import HotSwapException, MonitorStatus, Singleton
+from pycos.core.support import HotSwapException, Location, MonitorStatus, Singleton
+from pycos.hints import Timeout
+
+if TYPE_CHECKING:
+    from pycos.core.channel import Channel
+    from pycos.core.task import Task
 
 __all__ = ["Scheduler", "Pycos", "PARK", "RESUME", "TIMEOUT", "INTERRUPT", "MissingYieldError"]
 
@@ -152,7 +161,7 @@ class _Park(object):
 
     __slots__ = ()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         # what a user sees who printed the result of a call made without yield
         return "<pycos PARK: the result of a pycos call made without 'yield'>"
 
@@ -165,7 +174,7 @@ class _Resume(object):
 
     __slots__ = ()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<pycos RESUME>"
 
 
@@ -185,7 +194,7 @@ DONE = 4       # finished
 _TERMINATE = object()
 
 _get_ident = threading.get_ident
-_by_thread = {}          # thread ident -> scheduler running there
+_by_thread: Dict[int, Scheduler] = {}      # thread ident -> scheduler running there
 #: ``_by_thread.get``, bound once for the I/O hot paths of other modules:
 #: there ``_by_thread.get(...)`` names an imported object, and CPython 3.11
 #: compiles a method call on an imported name as an attribute load plus a
@@ -193,7 +202,7 @@ _by_thread = {}          # thread ident -> scheduler running there
 _sched_of_thread = _by_thread.get
 
 
-def _cur_task():
+def _cur_task() -> Optional[Task]:
     """The task being stepped now on this thread (None outside tasks):
     :meth:`Scheduler.cur_task` for other modules' hot paths, without the
     lookup of a static method on a class at every call."""
@@ -212,7 +221,19 @@ _STEPS = 256
 _HOST_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
-def _check_timeout(timeout):
+@overload
+def _check_timeout(timeout: None) -> None: ...
+
+
+@overload
+def _check_timeout(timeout: float) -> float: ...
+
+
+@overload
+def _check_timeout(timeout: Timeout) -> Optional[float]: ...
+
+
+def _check_timeout(timeout: Timeout) -> Optional[float]:
     """None, or a float number of seconds; precise errors otherwise."""
     if timeout is None:
         return None
@@ -291,7 +312,26 @@ class Scheduler(object):
     ``backend``: reactor backend name (default ``$PYCOS_BACKEND`` or best).
     """
 
-    def __init__(self, embedded=False, virtual_time=False, backend=None, name=""):
+    loop: reactor.Loop
+    _scratch: Dict[int, Any]
+    _location: Optional[Location]
+    _locations: List[Location]
+    _ready: Deque[Task]
+    _inbox: Deque[Tuple[Callable[..., Any], Tuple[Any, ...]]]
+    _round_end: Dict[Any, Callable[[], Any]]
+    _cur: Optional[Task]
+    _thread_ident: Optional[int]
+    _tasks: Dict[int, Task]
+    _timeouts: Dict[int, Task]
+    _handlers: Dict[int, Callable[[int, int, int], Any]]
+    _rtasks: Dict[str, Task]
+    _channels: Dict[str, Channel]
+    _rchannels: Dict[str, Channel]
+    _atexit: List[Tuple[float, int, Callable[..., Any], Tuple[Any, ...], Dict[str, Any]]]
+    _thread: Optional[threading.Thread]
+
+    def __init__(self, embedded: bool = False, virtual_time: bool = False,
+                 backend: Optional[str] = None, name: str = "") -> None:
         self.loop = reactor.Loop(backend=backend, manual_clock=bool(virtual_time))
         self._virtual = bool(virtual_time)
         self._scratch = {}      # size -> bytearray for inline reads (pycos.io)
@@ -345,36 +385,41 @@ class Scheduler(object):
 
     # ---- identity -------------------------------------------------------
 
-    def _thread_name(self):
+    def _thread_name(self) -> str:
         return "pycos-scheduler"
 
     @property
-    def name(self):
+    def name(self) -> str:
+        """The scheduler's name (netpycos: what peers know it by)."""
         return self._name
 
     @property
-    def location(self):
+    def location(self) -> Optional[Location]:
+        """Where peers reach this scheduler (None without networking)."""
         return self._location
 
     @property
-    def locations(self):
+    def locations(self) -> List[Location]:
+        """Every Location of this scheduler (empty without networking)."""
         return list(self._locations)
 
     @property
-    def embedded(self):
+    def embedded(self) -> bool:
+        """True for ``Pycos(embedded=True)``: a host loop drives it."""
         return self._embedded
 
     @property
-    def virtual_time(self):
+    def virtual_time(self) -> bool:
+        """True for ``Pycos(virtual_time=True)``: simulated time."""
         return self._virtual
 
     @staticmethod
-    def scheduler():
+    def scheduler() -> Optional[Scheduler]:
         """The scheduler owning the current thread (None outside one)."""
         return _by_thread.get(_get_ident())
 
     @staticmethod
-    def cur_task(scheduler=None):
+    def cur_task(scheduler: Optional[Scheduler] = None) -> Optional[Task]:
         """The task being stepped now (None outside tasks)."""
         if scheduler is None:
             scheduler = _by_thread.get(_get_ident())
@@ -382,10 +427,10 @@ class Scheduler(object):
                 return None
         return scheduler._cur
 
-    def _on_loop(self):
+    def _on_loop(self) -> bool:
         return self._thread_ident == _get_ident()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<pycos %s%s>" % (self.__class__.__name__, " %s" % self._name if self._name else "")
 
     # ---- the round ------------------------------------------------------
@@ -502,6 +547,7 @@ class Scheduler(object):
         else:
             steps = _STEPS + self._woken
             self._woken = 0
+        failed: Optional[BaseException]
         while steps and ready:
             # between steps, not only once a round: what the last step
             # queued for the network leaves now (see _at_round_end), and
@@ -951,8 +997,15 @@ class Scheduler(object):
     # ---- names and references (netpycos overrides both) -----------------------
 
     def _registry(self, kind):
-        """The name table of ``kind`` ("task" or "channel")."""
-        return self._rtasks if kind == "task" else self._rchannels
+        """The name table of ``kind`` ("task" or "channel"; netpycos adds "rps")."""
+        if kind == "task":
+            return self._rtasks
+        if kind == "channel":
+            return self._rchannels
+        raise RuntimeError("no %r names on this scheduler: %s" % (kind, (
+            "RPS needs pycos.netpycos's scheduler, and this process made a plain one first "
+            "(import pycos.netpycos before any scheduler is made)" if kind == "rps" else
+            "names are of tasks or channels")))
 
     def _find_local(self, kind, name):
         obj = self._registry(kind).get(name)
@@ -1061,7 +1114,7 @@ class Scheduler(object):
 
     # ---- running, joining, stopping ------------------------------------------
 
-    def statistics(self):
+    def statistics(self) -> Dict[str, Any]:
         """Counters: tasks, non_daemon, ready, timeouts, handlers, inbox, and
         the reactor loop's own statistics under ``loop``."""
         def collect():
@@ -1081,21 +1134,22 @@ class Scheduler(object):
             return stats
         return self._call_sync(collect)
 
-    def is_alive(self):
+    def is_alive(self) -> bool:
+        """False once the scheduler has stopped (finish/terminate)."""
         return not self._stopped
 
-    def now(self):
+    def now(self) -> float:
         """The scheduler's clock in seconds (monotonic, or virtual)."""
         return self.loop.now() / 1e9
 
-    def fileno(self):
+    def fileno(self) -> int:
         """A descriptor that becomes readable when the scheduler has work
         (posted calls, I/O).  Timers do not make it readable: also wake up
         after :meth:`next_deadline`.  Raises OSError (ENOTSUP) on reactor
         backends without a pollable descriptor (``poll``)."""
         return self.loop.fileno()
 
-    def next_deadline(self):
+    def next_deadline(self) -> Optional[float]:
         """Seconds until :meth:`run_once` must be called again: 0.0 when
         tasks are ready or calls are posted, the time to the next timer,
         or None when only an event on :meth:`fileno` can create work."""
@@ -1108,7 +1162,7 @@ class Scheduler(object):
             return 0.0
         return max(0.0, (deadline - self.loop.now()) / 1e9)
 
-    def run_once(self, timeout=0):
+    def run_once(self, timeout: Timeout = 0) -> None:
         """Embedded mode: run one round -- posted calls, every ready task
         once, due timers and I/O -- waiting up to ``timeout`` seconds for
         events when nothing is ready (None: until something happens)."""
@@ -1160,8 +1214,8 @@ class Scheduler(object):
         if self._cur is not None and self._on_loop():
             raise RuntimeError("%s() must be called from a thread, not from a task" % what)
 
-    def join(self, show_running=False, timeout=None):
-        """Wait (in a thread, not a task) until only daemon tasks remain;
+    def join(self, show_running: bool = False, timeout: Timeout = None) -> bool:
+        """[thread] Wait (in a thread, not a task) until only daemon tasks remain;
         False on timeout.  As in pycos 4.x, the first argument is
         ``show_running`` (log the tasks waited for): a timeout is given by
         name, ``join(timeout=5)``; ``join(5)`` warns and waits without one,
@@ -1179,7 +1233,8 @@ class Scheduler(object):
                 logger.info("waiting for %s%s", task, " (daemon)" if task._daemon else "")
         return self._wait_idle(timeout)
 
-    def atexit(self, priority, func, *args, **kwargs):
+    def atexit(self, priority: float, func: Callable[..., Any], *args: Any,
+               **kwargs: Any) -> int:
         """Call ``func(*args, **kwargs)`` when the scheduler finishes or is
         terminated; higher ``priority`` first, equal priorities in order of
         registration."""
@@ -1189,7 +1244,7 @@ class Scheduler(object):
             insort(self._atexit, (-priority, next(self._atexit_seq), func, args, kwargs))
         return 0
 
-    def drop_atexit(self, priority, func):
+    def drop_atexit(self, priority: float, func: Callable[..., Any]) -> int:
         """Forget ``func`` registered with ``priority``; -1 if it was not."""
         with self._lock:
             for i, item in enumerate(self._atexit):
@@ -1209,8 +1264,8 @@ class Scheduler(object):
             except Exception:
                 logger.warning("atexit function %r failed:\n%s", func, traceback.format_exc())
 
-    def finish(self):
-        """Wait for all non-daemon tasks, run the atexit functions (highest
+    def finish(self) -> None:
+        """[thread] Wait for all non-daemon tasks, run the atexit functions (highest
         priority first), then stop.  From a thread, not a task."""
         if self._stopped:
             return
@@ -1222,8 +1277,8 @@ class Scheduler(object):
         self._wait_idle(None)
         self._stop()
 
-    def terminate(self):
-        """Make every task a daemon, run the atexit functions, close every
+    def terminate(self) -> None:
+        """[thread] Make every task a daemon, run the atexit functions, close every
         task's generators (their ``finally`` blocks run) and stop."""
         if self._stopped:
             return
@@ -1309,7 +1364,7 @@ class Scheduler(object):
 
     #: seconds the tasks get, after Ctrl-C threw KeyboardInterrupt into them,
     #: to end by themselves before they are closed (a second Ctrl-C cuts it short)
-    ctrl_c_grace = 2.0
+    ctrl_c_grace: float = 2.0
 
     def _at_interpreter_exit(self):
         """The interpreter is exiting: wait for the tasks, as 4.x did -- unless
@@ -1369,8 +1424,8 @@ _STEP_CODE = Scheduler._run_ready.__code__
 # scheduler (Scheduler._stop_on_ctrl_c).  Interactive sessions are left
 # alone (Ctrl-C there interrupts a statement, not the program).
 
-_exit_hooked = []           # threaded schedulers with an interpreter-exit hook
-_prev_excepthook = []       # the hook ours wraps (a list: set once, read by the hook)
+_exit_hooked: List[Scheduler] = []     # threaded schedulers with an interpreter-exit hook
+_prev_excepthook: List[Callable[..., Any]] = []    # the hook ours wraps (set once, read by it)
 
 
 def _excepthook(exc_type, value, tb):
@@ -1436,13 +1491,23 @@ class Pycos(Scheduler, metaclass=_PycosClass):
     ``embedded=True`` -- no own thread, the host drives it with
     ``fileno()``/``run_once()``/``next_deadline()``; ``virtual_time=True`` --
     simulated time for tests; ``backend`` -- reactor backend name.
+
+    The marks at the start of method docstrings say where a call may be
+    made: **[y]** only in a task, as ``value = yield obj.call(...)``;
+    **[y?]** a plain call that never waits, safe from any thread, which a
+    task may also write with ``yield`` (it gets the same value back);
+    **[thread]** from a plain thread (the main program), never from a task
+    -- it blocks its caller.  Unmarked methods are plain calls.  Guide:
+    docs/tasks.md (the scheduler, joining and stopping), docs/embedding.md
+    (``embedded``, ``virtual_time``); the marks: docs/index.md.
     """
 
     #: the networked subclass, once pycos.netpycos is imported
-    _networked = None
+    _networked: Optional[Type[Pycos]] = None
 
-    def __init__(self, *args, **kwargs):
-        Scheduler.__init__(self, *args, **kwargs)
+    def __init__(self, embedded: bool = False, virtual_time: bool = False,
+                 backend: Optional[str] = None, name: str = "") -> None:
+        Scheduler.__init__(self, embedded, virtual_time, backend, name)
         # 4.x's start banner (INFO: seen by programs that set the level)
         from pycos import __version__
         logger.info("version %s (Python %s) with %s I/O notifier", __version__,

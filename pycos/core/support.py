@@ -7,10 +7,16 @@ bytes (serialize).  Keeping them apart lets netpycos pickle them without
 pulling in the kernel.
 """
 
+from __future__ import annotations
+
 import builtins
+import inspect
 import pickle
 import socket
 import threading
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Type, TypeVar
+
+_T = TypeVar("_T")
 
 __all__ = ["MonitorStatus", "HotSwapException", "Location", "Singleton", "Struct",
            "serialize", "deserialize", "unserialize"]
@@ -35,19 +41,25 @@ class MonitorStatus(object):
 
     __slots__ = ("info", "type", "value", "exception")
 
-    def __init__(self, info, type, value=None, exception=None):
+    info: Any
+    type: Any
+    value: Any
+    exception: Optional[BaseException]
+
+    def __init__(self, info: Any, type: Any, value: Any = None,
+                 exception: Optional[BaseException] = None) -> None:
         self.info = info
         self.type = type
         self.value = value
         self.exception = exception
 
-    def failed(self):
+    def failed(self) -> bool:
         """True if the task died of an uncaught exception."""
         t = self.type
         return (isinstance(t, builtins.type) and issubclass(t, BaseException)
                 and t is not StopIteration)
 
-    def reraise(self):
+    def reraise(self) -> None:
         """Raise the task's exception here if the task failed; do nothing
         (return None) if it ended normally or was terminated::
 
@@ -67,11 +79,11 @@ class MonitorStatus(object):
                 self.info, getattr(self.type, "__name__", self.type), self.value))
         raise exc
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         name = getattr(self.type, "__name__", self.type)
         return "MonitorStatus(%r, %s, %r)" % (self.info, name, self.value)
 
-    def __getstate__(self):
+    def __getstate__(self) -> Tuple[Any, ...]:
         exc = self.exception
         if exc is None:
             return (self.info, self.type, self.value)
@@ -81,7 +93,7 @@ class MonitorStatus(object):
             return (self.info, self.type, self.value)
         return (self.info, self.type, self.value, exc)
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Tuple[Any, ...]) -> None:
         self.info, self.type, self.value = state[:3]
         self.exception = state[3] if len(state) > 3 else None
 
@@ -96,39 +108,57 @@ class Location(object):
 
     __slots__ = ("addr", "port")
 
-    def __init__(self, host, tcp_port):
+    addr: str
+    port: int
+
+    def __init__(self, host: str, tcp_port: int) -> None:
         if not isinstance(host, str) or not host:
             raise TypeError("host must be a non-empty str, not %r" % (host,))
         self.addr = self._numeric(host)
         self.port = int(tcp_port)
 
     @staticmethod
-    def _numeric(host):
+    def _numeric(host: str) -> str:
         for family in (socket.AF_INET, socket.AF_INET6):
             try:
                 socket.inet_pton(family, host)
                 return host
             except (OSError, ValueError):
                 pass
-        return socket.getaddrinfo(host, 0, 0, socket.SOCK_STREAM)[0][4][0]
+        return str(socket.getaddrinfo(host, 0, 0, socket.SOCK_STREAM)[0][4][0])
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Location) and self.port == other.port and self.addr == other.addr
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> bool:
         return not self == other
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self.addr, self.port))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "%s:%s" % (self.addr, self.port)
 
-    def __getstate__(self):
+    def __getstate__(self) -> Tuple[str, int]:
         return (self.addr, self.port)
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Tuple[str, int]) -> None:
         self.addr, self.port = state
+
+
+class _InitSignature(object):
+    """``Cls.__signature__`` of the classes made by :class:`Singleton`, for
+    :func:`inspect.signature` and ``help()``: the parameters of the class's
+    ``__init__`` (which the metaclass's ``__call__`` passes its arguments
+    on to), not that ``__call__``'s ``(*args, **kwargs)``."""
+
+    def __get__(self, cls: Optional[type], metaclass: Optional[type] = None
+                ) -> Optional[inspect.Signature]:
+        if cls is None:         # (on the metaclass itself: none of its own)
+            return None
+        # (cls is a class: its __init__ is an attribute, not a bound method)
+        sig = inspect.signature(getattr(cls, "__init__"))
+        return sig.replace(parameters=list(sig.parameters.values())[1:])
 
 
 class Singleton(type):
@@ -141,7 +171,7 @@ class Singleton(type):
     (subclasses included) has its own instance.  Creation is thread-safe.
     """
 
-    _memo = {}
+    _memo: Dict[type, Any] = {}
     _lock = threading.RLock()
 
     def __call__(cls, *args, **kwargs):
@@ -159,51 +189,58 @@ class Singleton(type):
                 check(*args, **kwargs)
         return inst
 
-    def instance(cls, *args, **kwargs):
+    def instance(cls: Type[_T], *args: Any, **kwargs: Any) -> _T:
+        """The instance, made now (with these arguments) if there is none."""
         return cls(*args, **kwargs)
 
-    def discard(cls, inst=None):
+    def discard(cls, inst: Any = None) -> None:
         """Forget the instance (only if it is ``inst``, when given)."""
         with Singleton._lock:
             if inst is None or Singleton._memo.get(cls) is inst:
                 Singleton._memo.pop(cls, None)
 
-    def existing(cls):
+    def existing(cls: Type[_T]) -> Optional[_T]:
         """The instance if one exists, else None (never creates one)."""
         return Singleton._memo.get(cls)
 
     # the original's name for discard
     empty = discard
 
+    __signature__ = _InitSignature()
+
 
 class Struct(object):
     """An attribute bag: ``Struct(a=1, b=2).a == 1``."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         self.__dict__.update(kwargs)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         self.__dict__[name] = value
 
-    def __eq__(self, other):
+    if TYPE_CHECKING:
+        # for type checkers only: the attributes are whatever was given
+        def __getattr__(self, name: str) -> Any: ...
+
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Struct) and self.__dict__ == other.__dict__
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> bool:
         return not self == other
 
-    __hash__ = None
+    __hash__ = None     # type: ignore[assignment]  # (mutable: unhashable, like dict)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Struct(%s)" % ", ".join("%s=%r" % kv for kv in sorted(self.__dict__.items()))
 
 
-def serialize(obj):
+def serialize(obj: Any) -> bytes:
     """Pickle ``obj`` with the protocol in ``pycos.config``."""
     from pycos import config
     return pickle.dumps(obj, config._pickle_protocol())
 
 
-def deserialize(data):
+def deserialize(data: bytes) -> Any:
     """Inverse of :func:`serialize`.  Only for data from trusted peers."""
     return pickle.loads(data)
 

@@ -13,23 +13,28 @@ knows not to reschedule it.  Calls on *other* tasks (send, resume, throw,
 terminate, hot_swap) never block and return 0 (done), or -1 (invalid target).
 """
 
+from __future__ import annotations
+
 import inspect
 from collections import deque
-from types import FunctionType, GeneratorType
+from types import CodeType, FunctionType, GeneratorType
+from typing import (TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Mapping, Optional,
+                    Tuple, overload)
 
 from pycos.core.log import logger
-from pycos.core.support import Singleton
-from pycos.core.scheduler import (PARK, Pycos, _check_timeout, _get_ident, _TERMINATE, DONE,
-                                  PARKED, READY, RUNNING)
+from pycos.core.support import Location, Singleton
+from pycos.core.scheduler import (PARK, Pycos, Scheduler, _check_timeout, _get_ident,
+                                  _TERMINATE, DONE, PARKED, READY, RUNNING)
+from pycos.hints import TaskGenerator, TaskTarget, Timeout, Yieldable
 
 __all__ = ["Task"]
 
-_param_cache = {}
-_gen_cache = {}
+_param_cache: Dict[CodeType, Tuple[bool, int]] = {}
+_gen_cache: Dict[CodeType, Tuple[bool, int]] = {}
 _singletons = Singleton._memo     # code of a plain generator function -> _task_param() result
 
 
-def _task_param(target):
+def _task_param(target: Any) -> Tuple[bool, int]:
     """Where ``target`` takes ``task=``: (True, positional index or -1 for
     keyword-only) if it has a ``task`` parameter with a default, else
     (False, 0).  Cached per code object."""
@@ -67,7 +72,7 @@ def _task_param(target):
     return False, 0
 
 
-def _not_a_target(target):
+def _not_a_target(target: Any) -> str:
     """Why ``target`` cannot be a task's target, said so that the fix is clear."""
     name = getattr(target, "__qualname__", None) or repr(target)
     if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
@@ -85,7 +90,8 @@ def _not_a_target(target):
     return ("%s is not a generator function (a task's target must contain 'yield')" % name)
 
 
-def _make_generator(task, args, kwargs):
+def _make_generator(task: Task, args: Tuple[Any, ...],
+                    kwargs: Dict[str, Any]) -> GeneratorType[Any, Any, Any]:
     """Parse ``Task(target, *args, **kw)`` / ``Task(target=, args=, kwargs=)``
     and call the target; returns the generator."""
     if args:
@@ -120,13 +126,57 @@ def _make_generator(task, args, kwargs):
     return gen
 
 
+def _make_suspend(name: str) -> Callable[..., Yieldable]:
+    """Task.suspend and Task.sleep: the same call under two names.  Each is
+    its own function (not one calling the other: no extra call per sleep)
+    so that a misuse names the one the program used."""
+    call = "task.%s()" % name
+
+    def suspend(self: Task, timeout: Timeout = None, alarm_value: Any = None) -> Yieldable:
+        sched = self._sched
+        if sched._cur is not self or sched._thread_ident != _get_ident():
+            return self._current(name)
+        if timeout is not None:
+            timeout = _check_timeout(timeout)
+            if timeout <= 0:
+                if self._state == RUNNING:      # _now_value, inlined
+                    self._value = alarm_value
+                    self._alarm = call
+                    self._state = READY
+                    sched._ready.append(self)
+                    return PARK
+                return sched._now_value(self, alarm_value, call)    # (raises)
+        return sched._park(self, timeout, alarm_value, sched._sleep_hook)
+
+    suspend.__name__ = name
+    suspend.__qualname__ = "Task." + name
+    suspend.__doc__ = """[y] %s the current task until :meth:`resume` (its value) or
+    ``timeout`` seconds (``alarm_value``); ``timeout <= 0`` returns
+    ``alarm_value`` at once.  In a task: ``value = yield task.%s(...)``;
+    from a thread it logs a warning and returns -1.""" % (
+        "Suspend" if name == "suspend" else "Sleep: suspend", name)
+    return suspend
+
+
 class Task(object):
     """A task running generator function ``target`` on the scheduler.
 
     ``Task(target, *args, **kwargs)`` (or ``Task(target=f, args=(),
     kwargs={})``) calls ``target`` and schedules the generator at once.  If
     ``target`` has a parameter ``task`` with a default, the new Task is
-    passed as ``task=``.  See docs/tasks.md.
+    passed as ``task=``.  Safe from any thread.
+
+    The marks at the start of method docstrings say where a call may be
+    made: **[y]** only in a task, as ``value = yield obj.call(...)`` (the
+    call returns something for the task to yield, and the ``yield`` gives
+    the result); **[y?]** a plain call that never waits and is safe from any
+    thread, which a task may also write with ``yield`` (it gets the same
+    value back); **[thread]** from a plain thread (the main program), never
+    from a task: it blocks its caller.  Unmarked methods are plain calls.
+
+    Guide: docs/tasks.md (tasks, the scheduler, monitors, hot swapping,
+    calls from threads) and docs/messages.md (send, deliver, receive);
+    the marks: docs/index.md.
     """
 
     __slots__ = (
@@ -138,11 +188,40 @@ class Task(object):
         "_result", "_finishq", "_tevent", "_names", "_location", "__weakref__",
     )
 
+    # kernel state (see pycos.core.scheduler): the generator on top of the
+    # stack (None once ended), the ones under it, the value or exception it
+    # gets next, what a timeout gives (the alarm value; while READY: the
+    # name of a call completed at once)
+    _gen: Any
+    _callers: Optional[List[TaskGenerator]]
+    _value: Any
+    _alarm: Any
+    _exc: Any
+    _excq: Optional[List[Any]]
+    _state: Optional[int]
+    _cancel: Optional[Callable[[Task, int], Any]]
+    _sched: Scheduler          # (Pycos, or netpycos's system scheduler for a SysTask)
+    _name: str
+    _msgs: Optional[Deque[Any]]
+    _monitors: Optional[Dict[Task, None]]
+    _swap: Optional[TaskGenerator]
+    _finishq: Optional[Deque[Task]]
+    _tevent: Any
+    _names: Optional[List[str]]
+    _location: Optional[Location]
+
     @classmethod
-    def _default_scheduler(cls):
+    def _default_scheduler(cls) -> Scheduler:
         return _singletons.get(Pycos) or Pycos.instance()
 
-    def __init__(self, *args, **kwargs):
+    @overload
+    def __init__(self, target: TaskTarget, /, *args: Any, **kwargs: Any) -> None: ...
+
+    @overload
+    def __init__(self, *, target: TaskTarget, args: Iterable[Any] = (),
+                 kwargs: Mapping[str, Any] = {}) -> None: ...
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         sched = self._default_scheduler()
         self._sched = sched
         self._state = None
@@ -175,45 +254,48 @@ class Task(object):
     # ---- identity -------------------------------------------------------
 
     @property
-    def name(self):
+    def name(self) -> str:
+        """The task's name: its function's (or the one ``hot_swap`` gave it)."""
         return self._name
 
     @property
-    def location(self):
+    def location(self) -> Optional[Location]:
+        """The Location of the task's scheduler (None without networking)."""
         return self._location if self._location is not None else self._sched.location
 
     @classmethod
-    def scheduler(cls):
+    def scheduler(cls) -> Pycos:
+        """The process's scheduler (:class:`Pycos`)."""
         return Pycos.instance()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         s = "%s/%s" % (self._name, self._id)
         if self._location is not None:
             s += "@%s" % (self._location,)
         return s
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if self is other:
             return True
         if not isinstance(other, Task) or self._location is None or other._location is None:
             return False
         return self._id == other._id and self._location == other._location
 
-    def __ne__(self, other):
+    def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         if self._location is None:
             return id(self) >> 4
         return hash((self._id, self._location))
 
-    def is_alive(self):
+    def is_alive(self) -> bool:
         """True until the task has ended."""
         return self._state != DONE
 
     # ---- helpers --------------------------------------------------------
 
-    def _current(self, what):
+    def _current(self, what: str) -> Optional[int]:
         """Check that ``self`` is the task running now; None if so, else -1
         (logged), like the original."""
         sched = self._sched
@@ -230,7 +312,7 @@ class Task(object):
             return -1
         return None
 
-    def _post_or_run(self, fn, *args):
+    def _post_or_run(self, fn: Callable[..., int], *args: Any) -> int:
         sched = self._sched
         if sched._on_loop():
             return fn(*args)
@@ -240,40 +322,15 @@ class Task(object):
 
     # ---- sleeping and waking --------------------------------------------
 
-    def _make_suspend(name):
-        # sleep and suspend are the same call under two names; each is its
-        # own function (not one calling the other: no extra call per sleep)
-        # so that a misuse names the one the program used
-        call = "task.%s()" % name
+    if TYPE_CHECKING:
+        def suspend(self, timeout: Timeout = None, alarm_value: Any = None) -> Yieldable: ...
 
-        def suspend(self, timeout=None, alarm_value=None):
-            sched = self._sched
-            if sched._cur is not self or sched._thread_ident != _get_ident():
-                return self._current(name)
-            if timeout is not None:
-                timeout = _check_timeout(timeout)
-                if timeout <= 0:
-                    if self._state == RUNNING:      # _now_value, inlined
-                        self._value = alarm_value
-                        self._alarm = call
-                        self._state = READY
-                        sched._ready.append(self)
-                        return PARK
-                    return sched._now_value(self, alarm_value, call)    # (raises)
-            return sched._park(self, timeout, alarm_value, sched._sleep_hook)
+        def sleep(self, timeout: Timeout = None, alarm_value: Any = None) -> Yieldable: ...
+    else:
+        suspend = _make_suspend("suspend")
+        sleep = _make_suspend("sleep")
 
-        suspend.__name__ = name
-        suspend.__qualname__ = "Task." + name
-        suspend.__doc__ = """[y] %s the current task until :meth:`resume` (its value) or
-        ``timeout`` seconds (``alarm_value``); ``timeout <= 0`` returns
-        ``alarm_value`` at once.""" % ("Suspend" if name == "suspend" else "Sleep: suspend")
-        return suspend
-
-    suspend = _make_suspend("suspend")
-    sleep = _make_suspend("sleep")
-    del _make_suspend
-
-    def resume(self, update=None):
+    def resume(self, update: Any = None) -> int:
         """[y?] Wake the task from :meth:`suspend` with ``update``.  A resume
         to a task that is not suspended is dropped (returns 0); -1 if the task
         has ended."""
@@ -281,7 +338,7 @@ class Task(object):
 
     wakeup = resume
 
-    def _resume(self, update):
+    def _resume(self, update: Any) -> int:
         if self._state == DONE:
             return -1
         sched = self._sched
@@ -291,7 +348,7 @@ class Task(object):
 
     # ---- messages -------------------------------------------------------
 
-    def send(self, message):
+    def send(self, message: Any) -> int:
         """[y?] Queue ``message`` for the task (or hand it to a waiting
         receive).  0, or -1 if the task has ended.  Thread-safe."""
         sched = self._sched
@@ -316,7 +373,7 @@ class Task(object):
         msgs.append(message)
         return 0
 
-    def _deliver_msg(self, message):
+    def _deliver_msg(self, message: Any) -> int:
         if self._state == DONE:
             return -1
         sched = self._sched
@@ -328,13 +385,13 @@ class Task(object):
             self._msgs.append(message)
         return 0
 
-    def deliver(self, message, timeout=None):
+    def deliver(self, message: Any, timeout: Timeout = None) -> Yieldable:
         """[y] Send with acknowledgement: 1 delivered/queued, 0 timeout
         (remote), -1 invalid target."""
         _check_timeout(timeout)
         return 1 if self.send(message) == 0 else -1
 
-    def receive(self, timeout=None, alarm_value=None):
+    def receive(self, timeout: Timeout = None, alarm_value: Any = None) -> Yieldable:
         """[y] The oldest queued message, waiting up to ``timeout`` seconds
         (None: no limit, 0: poll); ``alarm_value`` on timeout."""
         sched = self._sched
@@ -357,7 +414,7 @@ class Task(object):
 
     # ---- exceptions and termination -------------------------------------
 
-    def throw(self, *args):
+    def throw(self, *args: Any) -> int:
         """Raise an exception at the task's current yield (waking it).
         ``throw(exc)``, ``throw(type[, value[, tb]])`` or ``throw(exc_info)``.
         0, or -1 for bad arguments or an ended task."""
@@ -390,14 +447,14 @@ class Task(object):
             return -1
         return self._post_or_run(self._sched._interrupt, self, exc)
 
-    def terminate(self):
+    def terminate(self) -> int:
         """Make the task end: GeneratorExit at its yield point in every frame
         (their ``finally`` blocks run).  0, or -1 if it has already ended."""
         return self._post_or_run(self._sched._interrupt, self, _TERMINATE)
 
     # ---- results --------------------------------------------------------
 
-    def value(self, timeout=None):
+    def value(self, timeout: Timeout = None) -> Any:
         """[thread] Wait until the task ends and return its value (None on
         timeout).  Not from a task (use ``yield task.finish()``)."""
         sched = self._sched
@@ -420,7 +477,7 @@ class Task(object):
             return self._result
         return None
 
-    def finish(self, timeout=None):
+    def finish(self, timeout: Timeout = None) -> Yieldable:
         """[y] From another task: wait until this task ends and return its
         value (None on timeout).  ``yield task()`` is the same."""
         sched = self._sched
@@ -443,7 +500,7 @@ class Task(object):
 
     __call__ = finish
 
-    def _finish_cancel(self, waiter, reason):
+    def _finish_cancel(self, waiter: Task, reason: int) -> None:
         fq = self._finishq
         if fq is not None:
             try:
@@ -453,7 +510,7 @@ class Task(object):
 
     # ---- monitoring -----------------------------------------------------
 
-    def monitor(self, observe):
+    def monitor(self, observe: Task) -> Yieldable:
         """[y] Make this task a monitor of ``observe``: when ``observe`` ends,
         this task receives a :class:`MonitorStatus` message.  0 or -1."""
         if not isinstance(observe, Task):
@@ -461,7 +518,7 @@ class Task(object):
             return -1
         return observe.notify(self)
 
-    def notify(self, monitor):
+    def notify(self, monitor: Task) -> int:
         """The reverse of :meth:`monitor`: ``monitor`` will be told when this
         task ends.  0 or -1."""
         if not isinstance(monitor, Task):
@@ -471,7 +528,7 @@ class Task(object):
             return -1
         return self._post_or_run(self._add_monitor, monitor)
 
-    def _add_monitor(self, monitor):
+    def _add_monitor(self, monitor: Task) -> int:
         if self._state == DONE:
             return -1
         if self._monitors is None:
@@ -481,11 +538,11 @@ class Task(object):
 
     # ---- daemon, hot swap -----------------------------------------------
 
-    def set_daemon(self, flag=True):
+    def set_daemon(self, flag: bool = True) -> int:
         """Daemon tasks do not keep join()/finish()/interpreter exit waiting."""
         return self._sched._set_daemon(self, bool(flag))
 
-    def hot_swappable(self, flag):
+    def hot_swappable(self, flag: bool) -> int:
         """Called by the task itself: allow (True) or refuse hot swapping.
         A swap requested earlier is applied now when possible."""
         bad = self._current("hot_swappable")
@@ -496,7 +553,7 @@ class Task(object):
             self._sched._deliver_swap(self)
         return 0
 
-    def hot_swap(self, target, *args, **kwargs):
+    def hot_swap(self, target: TaskTarget, *args: Any, **kwargs: Any) -> int:
         """Ask the task to replace its generator with ``target(*args, **kw)``
         (see docs/tasks.md for the rules).  0, or -1 if ``target`` is not a
         generator function or the task has ended."""
@@ -509,7 +566,7 @@ class Task(object):
             return -1
         return self._post_or_run(self._request_swap, gen)
 
-    def _request_swap(self, gen):
+    def _request_swap(self, gen: TaskGenerator) -> int:
         if self._state == DONE:
             return -1
         self._swap = gen
@@ -520,7 +577,7 @@ class Task(object):
 
     # ---- names ------------------------------------------------------------
 
-    def register(self, name=None):
+    def register(self, name: Optional[str] = None) -> int:
         """Register under ``name`` (default: the task's name) so that
         ``Task.locate(name)`` finds it.  0, or -1 if the name is taken."""
         if self._location is not None:
@@ -531,7 +588,7 @@ class Task(object):
             raise TypeError("task name must be a non-empty str, not %r" % (name,))
         return self._sched._call_sync(self._register, name)
 
-    def _register(self, name):
+    def _register(self, name: str) -> int:
         reg = self._sched._rtasks
         cur = reg.get(name)
         if self._state == DONE or (cur is not None and cur is not self and cur._state != DONE):
@@ -542,14 +599,16 @@ class Task(object):
         self._names.append(name)
         return 0
 
-    def unregister(self, name=None):
+    def unregister(self, name: Optional[str] = None) -> int:
+        """Drop the name (default: the task's name).  0, or -1 if the task
+        was not registered under it."""
         if self._location is not None:
             return -1
         if name is None:
             name = self._name
         return self._sched._call_sync(self._unregister, name)
 
-    def _unregister(self, name):
+    def _unregister(self, name: str) -> int:
         reg = self._sched._rtasks
         if reg.get(name) is not self:
             return -1
@@ -559,7 +618,8 @@ class Task(object):
         return 0
 
     @staticmethod
-    def locate(name, location=None, timeout=None):
+    def locate(name: str, location: Optional[Location] = None,
+               timeout: Timeout = None) -> Yieldable:
         """[y] The task registered as ``name`` (None if there is none).
         Without networking only this process is searched; with netpycos,
         ``location`` names the peer to ask, and without it every peer is asked
@@ -568,6 +628,18 @@ class Task(object):
 
     # ---- pickling -------------------------------------------------------------
 
-    def __reduce__(self):
+    def __reduce__(self) -> Any:
         # a task travels as a reference (netpycos); the scheduler decides how
         return self._sched._reduce_ref(self)
+
+
+# what help() and inspect.signature() show for Task(...): the target, then
+# its arguments (the keyword form, Task(target=f, args=(), kwargs={}), is in
+# the class docstring)
+# (annotations as strings, as in the rest of the module)
+setattr(Task.__init__, "__signature__", inspect.Signature([
+    inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
+    inspect.Parameter("target", inspect.Parameter.POSITIONAL_ONLY, annotation="TaskTarget"),
+    inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL, annotation="Any"),
+    inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD, annotation="Any")],
+    return_annotation="None"))

@@ -24,12 +24,16 @@ many drivers tie a connection to the thread that made it (``sqlite3`` needs
 ``check_same_thread=False`` to be used from pool threads).
 """
 
+from __future__ import annotations
+
 import queue
 import threading
+from typing import Any, Callable, Dict, Generator, List
 
 from pycos.core.primitives import Lock
 from pycos.core.scheduler import PARKED
 from pycos.core.waitqueue import current_task
+from pycos.hints import Yieldable
 
 __all__ = ["AsyncThreadPool", "AsyncDBCursor"]
 
@@ -37,11 +41,14 @@ _STOP = object()
 
 
 class AsyncThreadPool(object):
-    """``num_threads`` worker threads for blocking calls made by tasks."""
+    """``num_threads`` worker threads for blocking calls made by tasks.
+    Guide: docs/threadpool.md."""
 
     _seq = 0
+    _queue: queue.Queue[Any]
+    _threads: List[threading.Thread]
 
-    def __init__(self, num_threads):
+    def __init__(self, num_threads: int) -> None:
         if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
             raise ValueError("num_threads must be a positive int, not %r" % (num_threads,))
         self._num_threads = num_threads
@@ -54,7 +61,7 @@ class AsyncThreadPool(object):
         for t in self._threads:
             t.start()
 
-    def _worker(self):
+    def _worker(self) -> None:
         get = self._queue.get
         done = self._queue.task_done
         while True:
@@ -82,7 +89,7 @@ class AsyncThreadPool(object):
         else:
             sched._unpark_exc(task, value, wid)
 
-    def async_task(self, target, *args, **kwargs):
+    def async_task(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Yieldable:
         """[y] Run ``target(*args, **kwargs)`` on a worker thread; the task
         gets its return value, or its exception is raised at the yield.
         (``async_task(target, args=(...), kwargs={...})`` also works.)"""
@@ -101,11 +108,11 @@ class AsyncThreadPool(object):
             self._queue.put((sched, task, task._wid, target, args, kwargs))
         return rc
 
-    def join(self):
+    def join(self) -> None:
         """[thread] Wait until every submitted call has finished."""
         self._queue.join()
 
-    def terminate(self):
+    def terminate(self) -> None:
         """[thread] Let submitted calls finish, then stop the workers."""
         if self._closed:
             return
@@ -116,7 +123,8 @@ class AsyncThreadPool(object):
             if t is not threading.current_thread():
                 t.join()
 
-    def statistics(self):
+    def statistics(self) -> Dict[str, Any]:
+        """``threads`` (alive), ``queued`` calls, ``closed``."""
         return {"threads": sum(t.is_alive() for t in self._threads),
                 "queued": self._queue.qsize(), "closed": self._closed}
 
@@ -125,17 +133,17 @@ class AsyncDBCursor(object):
     """A DB-API cursor whose ``execute``/``executemany``/``callproc`` run on
     ``pool`` (one at a time); other attributes pass through."""
 
-    def __init__(self, pool, cursor):
+    def __init__(self, pool: AsyncThreadPool, cursor: Any) -> None:
         if not isinstance(pool, AsyncThreadPool):
             raise TypeError("AsyncDBCursor needs an AsyncThreadPool, not %r" % (pool,))
         self._pool = pool
         self._cursor = cursor
         self._lock = Lock()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
 
-    def _run(self, fn, *args):
+    def _run(self, fn: Callable[..., Any], *args: Any) -> Generator[Any, Any, Any]:
         yield self._lock.acquire()
         try:
             result = yield self._pool.async_task(fn, *args)
@@ -143,16 +151,16 @@ class AsyncDBCursor(object):
             self._lock.release()
         return result
 
-    def execute(self, query, args=None):
+    def execute(self, query: str, args: Any = None) -> Yieldable:
         """[y] ``cursor.execute(query[, args])`` on the pool."""
         if args is None:
             return self._run(self._cursor.execute, query)
         return self._run(self._cursor.execute, query, args)
 
-    def executemany(self, query, args):
+    def executemany(self, query: str, args: Any) -> Yieldable:
         """[y] ``cursor.executemany(query, args)`` on the pool."""
         return self._run(self._cursor.executemany, query, args)
 
-    def callproc(self, proc, args=()):
+    def callproc(self, proc: str, args: Any = ()) -> Yieldable:
         """[y] ``cursor.callproc(proc, args)`` on the pool."""
         return self._run(self._cursor.callproc, proc, args)

@@ -18,14 +18,21 @@ A WaitQueue never blocks anything itself and never imports the scheduler
 class: it talks to the task's scheduler through ``task._sched``.
 """
 
+from __future__ import annotations
+
 from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from pycos.core.scheduler import PARKED, _cur_task
+from pycos.hints import Yieldable
+
+if TYPE_CHECKING:
+    from pycos.core.task import Task
 
 __all__ = ["WaitQueue", "current_task"]
 
 
-def current_task(what):
+def current_task(what: str) -> Task:
     """The running task, or RuntimeError naming the call ``what``."""
     task = _cur_task()
     if task is None:
@@ -41,28 +48,30 @@ class WaitQueue(object):
 
     __slots__ = ("_waiters", "_hook", "_what")
 
-    def __init__(self, what="a wait in a pycos primitive"):
+    _waiters: OrderedDict[int, Task]
+
+    def __init__(self, what: str = "a wait in a pycos primitive") -> None:
         self._waiters = OrderedDict()
         self._hook = self._cancel
         self._what = what
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._waiters)
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self._waiters)
 
-    def park(self, task, timeout=None, alarm=False):
+    def park(self, task: Task, timeout: Optional[float] = None, alarm: Any = False) -> Yieldable:
         """Park the running ``task`` at the end of the queue; the task must
         yield the return value.  It resumes with what :meth:`unpark` gives,
         or ``alarm`` after ``timeout`` seconds."""
         self._waiters[task._id] = task
         return task._sched._park(task, timeout, alarm, self._hook)
 
-    def _cancel(self, task, reason):
+    def _cancel(self, task: Task, reason: int) -> None:
         self._waiters.pop(task._id, None)
 
-    def unpark(self, value=True):
+    def unpark(self, value: Any = True) -> Optional[Task]:
         """Wake the oldest waiter with ``value``; returns it (None if empty)."""
         waiters = self._waiters
         while waiters:
@@ -71,22 +80,22 @@ class WaitQueue(object):
                 return task
         return None
 
-    def unpark_all(self, value=True):
+    def unpark_all(self, value: Any = True) -> int:
         """Wake every waiter (oldest first) with ``value``; returns how many."""
         n = 0
         while self.unpark(value) is not None:
             n += 1
         return n
 
-    def cancel(self, task):
+    def cancel(self, task: Task) -> bool:
         """Remove ``task`` without waking it; True if it was waiting here."""
         return self._waiters.pop(task._id, None) is not None
 
-    def peek(self):
+    def peek(self) -> Optional[Task]:
         """The oldest waiter, or None."""
         for task in self._waiters.values():
             return task
         return None
 
-    def statistics(self):
+    def statistics(self) -> Dict[str, Any]:
         return {"waiters": len(self._waiters)}

@@ -130,7 +130,7 @@ class _Record(object):
         eq = self.__eq__(other)
         return eq if eq is NotImplemented else not eq
 
-    __hash__ = None            # mutable records that compare by value
+    __hash__ = None  # type: ignore[assignment]   # mutable records that compare by value
 
     def __getstate__(self):
         return tuple(getattr(self, f) for f in self.__slots__)

@@ -27,15 +27,23 @@ it is closed.
 A descriptor is bound to the scheduler of the first task that uses it.
 """
 
+from __future__ import annotations
+
 import errno
 import os
 import platform
 import socket
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from pycos import reactor
 from pycos.core.scheduler import (PARK, PARKED, READY, RUNNING, TIMEOUT, _get_ident,
                                   _sched_of_thread)
 from pycos.reactor import PENDING, READ, WRITE
+from pycos.hints import Timeout
+
+if TYPE_CHECKING:
+    from pycos.core.scheduler import Scheduler
+    from pycos.core.task import Task
 
 __all__ = ["FDIO", "WATCH", "LAZY"]
 
@@ -47,14 +55,14 @@ LAZY = -2
 _timeout_exc = socket.timeout
 
 
-def _current():
+def _current() -> Tuple[Scheduler, Task]:
     """(scheduler, task) of the calling task; a clear error outside one."""
     sched = _sched_of_thread(_get_ident())
     task = sched._cur if sched is not None else None
     if task is None:
         raise RuntimeError("this pycos call must be made (with yield) from a task; "
                            "use blocking=True for plain threads")
-    return sched, task
+    return sched, task      # type: ignore[return-value]  # (a task: sched is not None)
 
 
 #: the largest read size whose scratch buffer a scheduler keeps
@@ -111,7 +119,13 @@ class _Side(object):
 
     __slots__ = ("task", "tok", "kind", "buf", "extra")
 
-    def __init__(self):
+    task: Optional[Task]
+    tok: int
+    kind: int
+    buf: Any
+    extra: Any
+
+    def __init__(self) -> None:
         self.task = None
         self.tok = 0
         self.kind = 0
@@ -138,10 +152,34 @@ class FDIO(object):
     # (_big: the last read brought a big message, see _DIRECT_READS)
     __slots__ = ("_fd", "_sched", "_loop", "_timeout", "_rd", "_wr", "_big", "__weakref__")
 
-    def _fdio_init(self, fd):
+    _fd: int
+    # the scheduler of the first task that used the descriptor, and its loop
+    # (see _bind): None until then, which the paths of operations never see
+    _sched: Scheduler
+    _loop: reactor.Loop
+    _timeout: Optional[float]
+    _big: bool
+    _rd: _Side
+    _wr: _Side
+
+    if TYPE_CHECKING:
+        # what subclasses define (see the class docstring; _ahead: bytes
+        # read ahead, in their slots)
+        @property
+        def _ahead(self) -> bytes: ...
+
+        @_ahead.setter
+        def _ahead(self, value: bytes) -> None: ...
+
+        def _read_value(self, kind: int, buf: Any, n: int, extra: Any, closing: bool = False,
+                        lent: bool = False) -> Any: ...
+
+        def _write_value(self, kind: int, n: int, extra: Any, partial: bool = False) -> Any: ...
+
+    def _fdio_init(self, fd: int) -> None:
         self._fd = fd
-        self._sched = None
-        self._loop = None
+        self._sched = None      # type: ignore[assignment]  # (unbound: see above)
+        self._loop = None       # type: ignore[assignment]
         self._timeout = None
         self._big = False
         self._rd = _Side()
@@ -164,7 +202,7 @@ class FDIO(object):
 
     # -- timeouts --
 
-    def settimeout(self, timeout):
+    def settimeout(self, timeout: Timeout) -> None:
         """Timeout in seconds for each operation (None: wait forever)."""
         if timeout is not None:
             timeout = float(timeout)
@@ -172,7 +210,8 @@ class FDIO(object):
                 raise ValueError("timeout must be None or a non-negative number")
         self._timeout = timeout
 
-    def gettimeout(self):
+    def gettimeout(self) -> Optional[float]:
+        """What :meth:`settimeout` set (None: no limit)."""
         return self._timeout
 
     # -- submitting --
@@ -493,6 +532,7 @@ class FDIO(object):
                 kind, buf, extra = rd.kind, rd.buf, rd.extra
                 done = self._withdraw(rd, READ)
                 rd.buf = None
+                value: Any
                 try:
                     if kind == WATCH:
                         value = False

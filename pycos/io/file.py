@@ -37,6 +37,8 @@ code's children).  Two ways, best first:
   exits keeps it until the program ends).
 """
 
+from __future__ import annotations
+
 import errno
 import os
 import platform
@@ -45,11 +47,13 @@ import subprocess
 import sys
 import threading
 from types import GeneratorType
+from typing import IO, Any, Dict, Generator, Literal, Optional, Tuple, Union
 
 from pycos.core.scheduler import INTERRUPT, PARKED, TIMEOUT, _check_timeout, _get_ident, \
     _sched_of_thread
 from pycos.io.fdio import FDIO, _current, _head
 from pycos.reactor import READ
+from pycos.hints import Timeout, Yieldable
 
 __all__ = ["AsyncFile", "AsyncPipe"]
 
@@ -60,11 +64,13 @@ _CHUNK = 65536
 
 class AsyncFile(FDIO):
     """Asynchronous I/O on ``fd_or_fileobj``: an int descriptor or any
-    object with ``fileno()`` (closed with it)."""
+    object with ``fileno()`` (closed with it).  Calls marked [y] are made in
+    a task as ``value = yield f.call(...)`` (docs/index.md explains the
+    marks); guide: docs/files.md."""
 
     __slots__ = ("_fileobj", "_ahead", "_tty")
 
-    def __init__(self, fd_or_fileobj):
+    def __init__(self, fd_or_fileobj: Union[int, Any]) -> None:
         if isinstance(fd_or_fileobj, int):
             fd, self._fileobj = fd_or_fileobj, None
         elif hasattr(fd_or_fileobj, "fileno"):
@@ -81,23 +87,25 @@ class AsyncFile(FDIO):
         except OSError:
             self._tty = False
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<pycos.AsyncFile fd=%d>" % self._fd
 
-    def fileno(self):
+    def fileno(self) -> int:
+        """The descriptor (-1 once closed)."""
         return self._fd
 
-    def __enter__(self):
+    def __enter__(self) -> AsyncFile:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> Literal[False]:
         self.close()
         return False                # never swallow the exception
 
-    def _read_value(self, kind, buf, n, extra, closing=False, lent=False):
+    def _read_value(self, kind: int, buf: Any, n: int, extra: Any, closing: bool = False,
+                    lent: bool = False) -> bytes:
         return _head(buf, n)
 
-    def _write_value(self, kind, n, extra, partial=False):
+    def _write_value(self, kind: int, n: int, extra: Any, partial: bool = False) -> int:
         return n
 
     def _read_once(self, size, full, timeout):
@@ -117,7 +125,7 @@ class AsyncFile(FDIO):
                 return b""
             raise
 
-    def read(self, size=0, full=False, timeout=None):
+    def read(self, size: int = 0, full: bool = False, timeout: Timeout = None) -> Yieldable:
         """[y] Up to ``size`` bytes (exactly ``size`` with ``full=True``, fewer
         only at end of file or when ``timeout`` passes after some data);
         ``size <= 0`` reads to end of file.  ``b''`` at end of file."""
@@ -142,7 +150,8 @@ class AsyncFile(FDIO):
                 return b"".join(parts)
             parts.append(chunk)
 
-    def readline(self, size=0, sizehint=100, timeout=None):
+    def readline(self, size: int = 0, sizehint: int = 100,
+                 timeout: Timeout = None) -> Yieldable:
         """[y] One line with its newline; at most ``size`` bytes if
         ``size > 0``; ``b''`` at end of file."""
         return self._readline_gen(size, sizehint, timeout)
@@ -165,7 +174,7 @@ class AsyncFile(FDIO):
                 return buf
             buf += chunk
 
-    def write(self, buf, full=False, timeout=None):
+    def write(self, buf: Any, full: bool = False, timeout: Timeout = None) -> Yieldable:
         """[y] Write ``buf``; returns the count written (all of it with
         ``full=True``; on a timeout, what was written before it)."""
         fd = self._fd
@@ -173,7 +182,7 @@ class AsyncFile(FDIO):
         return self._write(kind, lambda loop, tok: loop.send(fd, buf, tok, all=full),
                            timeout=self._timeout if timeout is None else timeout)
 
-    def close(self):
+    def close(self) -> None:
         """Close the descriptor (and the file object it came from); tasks
         waiting on it wake."""
         if self._fd < 0:
@@ -190,11 +199,12 @@ class AsyncFile(FDIO):
             os.close(fd)
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
         return self._fd < 0
 
 
-def _end(f):
+def _end(f: Optional[IO[Any]]) -> Optional[AsyncFile]:
     """An AsyncFile for a Popen's pipe ``f``; None when there is no pipe or
     it has been closed (by an earlier AsyncPipe's communicate, say)."""
     if f is None or getattr(f, "closed", False):
@@ -206,9 +216,17 @@ class AsyncPipe(object):
     """The pipes of ``subprocess.Popen`` objects ``first`` ... ``last`` (one
     process: ``last`` omitted); ends that are not pipes, or are closed, are
     None.  Attributes not defined here (``pid``, ``returncode``, ``kill``
-    ...) are the last process's."""
+    ...) are the last process's.  Calls marked [y] are made in a task as
+    ``value = yield pipe.call(...)``; guide: docs/files.md."""
 
-    def __init__(self, first, last=None):
+    first: subprocess.Popen[Any]
+    last: subprocess.Popen[Any]
+    stdin: Optional[AsyncFile]
+    stdout: Optional[AsyncFile]
+    stderr: Optional[AsyncFile]
+
+    def __init__(self, first: subprocess.Popen[Any],
+                 last: Optional[subprocess.Popen[Any]] = None) -> None:
         if last is None:
             last = first
         for p in (first, last):
@@ -221,46 +239,51 @@ class AsyncPipe(object):
         self.stdout = _end(last.stdout)
         self.stderr = _end(last.stderr)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         last = self.__dict__.get("last")
         if last is None:
             raise AttributeError(name)
         return getattr(last, name)
 
-    def __enter__(self):
+    def __enter__(self) -> AsyncPipe:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> Literal[False]:
         self.close()
         return False
 
-    def _need(self, f, name):
+    def _need(self, f: Optional[AsyncFile], name: str) -> AsyncFile:
         if f is None:
             raise ValueError("the pipe has no %s (pass %s=subprocess.PIPE to Popen)"
                              % (name, name))
         return f
 
-    def write(self, buf, full=False, timeout=None):
+    def write(self, buf: Any, full: bool = False, timeout: Timeout = None) -> Yieldable:
         """[y] Write to the first process's stdin."""
         return self._need(self.stdin, "stdin").write(buf, full, timeout)
 
     # read/read_stderr take (size, timeout) positionally, as in pycos 4.x;
     # ``full`` is an extension, by keyword
 
-    def read(self, size=0, timeout=None, full=False):
+    def read(self, size: int = 0, timeout: Timeout = None, full: bool = False) -> Yieldable:
         """[y] Read the last process's stdout (see AsyncFile.read)."""
         return self._need(self.stdout, "stdout").read(size, full, timeout)
 
-    def readline(self, size=0, sizehint=100, timeout=None):
+    def readline(self, size: int = 0, sizehint: int = 100, timeout: Timeout = None) -> Yieldable:
+        """[y] A line of the last process's stdout (see AsyncFile.readline)."""
         return self._need(self.stdout, "stdout").readline(size, sizehint, timeout)
 
-    def read_stderr(self, size=0, timeout=None, full=False):
+    def read_stderr(self, size: int = 0, timeout: Timeout = None,
+                    full: bool = False) -> Yieldable:
+        """[y] Read the last process's stderr (see AsyncFile.read)."""
         return self._need(self.stderr, "stderr").read(size, full, timeout)
 
-    def readline_stderr(self, size=0, sizehint=100, timeout=None):
+    def readline_stderr(self, size: int = 0, sizehint: int = 100,
+                        timeout: Timeout = None) -> Yieldable:
+        """[y] A line of the last process's stderr (see AsyncFile.readline)."""
         return self._need(self.stderr, "stderr").readline(size, sizehint, timeout)
 
-    def communicate(self, input=None):
+    def communicate(self, input: Any = None) -> Yieldable:
         """[y] Feed ``input`` (bytes, or a file object -- an AsyncFile too --
         read to its end and then closed) to stdin and close it, while reading
         stdout and stderr to their end and closing them, then wait (without
@@ -269,7 +292,7 @@ class AsyncPipe(object):
         (None for a pipe that is not there), and ``returncode`` is set."""
         return self._communicate(input)
 
-    def _communicate(self, input):
+    def _communicate(self, input: Any) -> Generator[Any, Any, Tuple[Any, Any]]:
         from pycos.core.task import Task
         tasks = []
         if self.stdin is not None:
@@ -284,11 +307,11 @@ class AsyncPipe(object):
         yield _wait_process(self.last, None)
         return out, err
 
-    def poll(self):
+    def poll(self) -> Optional[int]:
         """The last process's ``poll()``: its exit status, None while it runs."""
         return self.last.poll()
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: Timeout = None) -> Any:
         """[y] Wait for the last process to exit and return its exit status
         (``returncode``: negative for a process killed by a signal), without
         blocking the scheduler; ``subprocess.TimeoutExpired`` after
@@ -301,7 +324,7 @@ class AsyncPipe(object):
         stop every task)."""
         return _wait_process(self.last, timeout)
 
-    def close(self):
+    def close(self) -> None:
         """Close the pipes this object holds."""
         for f in (self.stdin, self.stdout, self.stderr):
             if f is not None:
@@ -439,7 +462,7 @@ class _Reaper(object):
     an ordered set; guarded by ``_lock``, as ``_all`` is)."""
 
     _lock = threading.Lock()
-    _all = {}           # id(proc) -> _Reaper
+    _all: Dict[int, _Reaper] = {}           # id(proc) -> _Reaper
 
     def __init__(self, proc):
         self.proc = proc
@@ -460,7 +483,7 @@ class _Reaper(object):
         with cls._lock:
             reaper = cls._all.get(id(proc))
             new = reaper is None
-            if new:
+            if reaper is None:
                 reaper = cls._all[id(proc)] = _Reaper(proc)
             reaper.waiters[w] = True
         w.reaper = reaper
@@ -487,13 +510,15 @@ class _Waiter(object):
     __slots__ = ("proc", "sched", "task", "wid", "timeout", "reaper")
     _what = "AsyncPipe.wait()"      # (names the call in the scheduler's errors)
 
+    reaper: _Reaper     # (None until registered with it: see _Reaper.wait)
+
     def __init__(self, proc, sched, task, timeout):
         self.proc = proc
         self.sched = sched
         self.task = task
         self.timeout = timeout
         self.wid = None
-        self.reaper = None
+        self.reaper = None      # type: ignore[assignment]  # (see above)
 
     def _withdraw(self):
         """Leave the reaper's list; False if it has taken us (the status is

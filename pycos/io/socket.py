@@ -21,18 +21,23 @@ programs may change it in place (``recv`` returns ``bytes``, as
 ``socket.recv`` does).  docs/sockets.md has the reasons.
 """
 
+from __future__ import annotations
+
 import _socket
+import inspect
 import errno
 import math
 import socket
 import ssl
 import struct
+from typing import TYPE_CHECKING, Any, Literal, Optional, Tuple, Union
 
 from pycos import reactor
 from pycos.core.scheduler import RESUME, _get_ident, _sched_of_thread
 from pycos.io.fdio import FDIO, _BYTES_IN_PLACE, _current, _head
 from pycos.reactor import PENDING, READ, WRITE
 from pycos.io import tls as _tls
+from pycos.hints import Timeout
 
 __all__ = ["AsyncSocket", "MAX_MSG_SIZE"]
 
@@ -55,7 +60,7 @@ _type_of = _socket.socket.type.__get__
 _NONBLOCK_TYPE = getattr(socket, "SOCK_NONBLOCK", 0)
 
 
-def _is_numeric(family, host):
+def _is_numeric(family: int, host: str) -> bool:
     try:
         socket.inet_pton(family, host)
         return True
@@ -75,19 +80,36 @@ class AsyncSocket(FDIO):
     pycos makes from ``certfile``/``keyfile`` (default
     :meth:`get_ssl_version`, which negotiates the best version both sides
     support; ``ssl.PROTOCOL_TLSv1_2`` or an ``ssl.TLSVersion`` pins one).
+
+    Calls marked [y] are made in a task as ``value = yield sock.call(...)``
+    (docs/index.md explains the marks); with ``blocking=True`` the same
+    methods are plain calls for threads, returning their values, so they are
+    annotated as returning ``Any``.  Guides: docs/sockets.md, docs/tls.md.
     """
 
     __slots__ = ("_sock", "_blocking", "_addrbuf", "_rbuf", "_ahead", "_max_msg",
                  "_tls_cfg", "_tls")
 
     #: what setdefaulttimeout() set (None: a new socket keeps its own timeout)
-    _default_timeout = None
+    _default_timeout: Optional[float] = None
     #: what set_ssl_version() set
-    _ssl_version = ssl.PROTOCOL_TLS
+    _ssl_version: Union[int, ssl.TLSVersion] = ssl.PROTOCOL_TLS
 
-    def __init__(self, sock, blocking=False, keyfile=None, certfile=None, ssl_version=None,
-                 ssl_context=None, server_hostname=None, max_msg_size=MAX_MSG_SIZE,
-                 handshake_timeout=_tls.HANDSHAKE_TIMEOUT):
+    _sock: socket.socket
+    _blocking: bool
+    _addrbuf: Optional[reactor.AddrBuffer]
+    _rbuf: Optional[bytearray]
+    _ahead: bytes
+    _max_msg: int
+    _tls: Any           # a pycos.io.tls.Session while TLS is on, else None
+    _tls_cfg: Any       # a pycos.io.tls.Config for a TLS socket, else None
+
+    def __init__(self, sock: socket.socket, blocking: bool = False, keyfile: Optional[str] = None,
+                 certfile: Optional[str] = None,
+                 ssl_version: Union[None, int, ssl.TLSVersion] = None,
+                 ssl_context: Optional[ssl.SSLContext] = None,
+                 server_hostname: Optional[str] = None, max_msg_size: int = MAX_MSG_SIZE,
+                 handshake_timeout: float = _tls.HANDSHAKE_TIMEOUT) -> None:
         if isinstance(sock, AsyncSocket):
             raise TypeError("%r is already an AsyncSocket" % (sock,))
         if not isinstance(sock, socket.socket):
@@ -138,26 +160,27 @@ class AsyncSocket(FDIO):
 
     # -- plumbing --
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<pycos.AsyncSocket fd=%d%s%s>" % (
             self._fd, " tls" if self._tls_cfg else "", " blocking" if self._blocking else "")
 
-    def __enter__(self):
+    def __enter__(self) -> AsyncSocket:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> Literal[False]:
         self.close()
         return False
 
     @property
-    def sock(self):
+    def sock(self) -> socket.socket:
         """The wrapped ``socket.socket``."""
         return self._sock
 
-    def fileno(self):
+    def fileno(self) -> int:
+        """The socket's descriptor (-1 once closed)."""
         return self._fd
 
-    def setblocking(self, blocking):
+    def setblocking(self, blocking: bool) -> None:
         """``True``: the methods become plain synchronous calls (for threads),
         honouring :meth:`settimeout`; ``False``: asynchronous (the default)."""
         if blocking and self._sched is not None and (self._rd.task or self._wr.task):
@@ -168,7 +191,9 @@ class AsyncSocket(FDIO):
         else:
             self._sock.setblocking(False)
 
-    def settimeout(self, timeout):
+    def settimeout(self, timeout: Timeout) -> None:
+        """Timeout in seconds for each operation (None: wait forever); a read
+        that times out with no data raises ``socket.timeout``."""
         FDIO.settimeout(self, timeout)
         if self._blocking:
             self._sock.settimeout(self._timeout)
@@ -176,7 +201,7 @@ class AsyncSocket(FDIO):
     # -- 4.x's defaults for new sockets --
 
     @staticmethod
-    def setdefaulttimeout(timeout):
+    def setdefaulttimeout(timeout: Timeout) -> None:
         """The timeout (seconds, or None) every AsyncSocket made afterwards
         starts with, instead of its socket's own (which follows
         ``socket.setdefaulttimeout``); None goes back to that.  Accepted
@@ -192,12 +217,12 @@ class AsyncSocket(FDIO):
         AsyncSocket._default_timeout = timeout
 
     @staticmethod
-    def getdefaulttimeout():
+    def getdefaulttimeout() -> Optional[float]:
         """What :meth:`setdefaulttimeout` set (None: not set)."""
         return AsyncSocket._default_timeout
 
     @classmethod
-    def set_ssl_version(cls, version):
+    def set_ssl_version(cls, version: Union[int, ssl.TLSVersion]) -> None:
         """The TLS version(s) of the contexts made from ``certfile``/
         ``keyfile`` for AsyncSockets created afterwards without
         ``ssl_version``: ``ssl.PROTOCOL_TLS`` (the default),
@@ -209,12 +234,12 @@ class AsyncSocket(FDIO):
         AsyncSocket._ssl_version = version
 
     @classmethod
-    def get_ssl_version(cls):
+    def get_ssl_version(cls) -> Union[int, ssl.TLSVersion]:
         """What :meth:`set_ssl_version` set (default ``ssl.PROTOCOL_TLS``)."""
         return AsyncSocket._ssl_version
 
     @property
-    def ssl_server_ctx(self):
+    def ssl_server_ctx(self) -> Optional[ssl.SSLContext]:
         """The ``ssl.SSLContext`` connections accepted on this socket
         handshake with (4.x's attribute): the one assigned, else the
         ``ssl_context``, else the one made from ``certfile`` and ``keyfile``
@@ -229,7 +254,7 @@ class AsyncSocket(FDIO):
         return cfg.current_server_context()
 
     @ssl_server_ctx.setter
-    def ssl_server_ctx(self, ctx):
+    def ssl_server_ctx(self, ctx: Optional[ssl.SSLContext]) -> None:
         if ctx is not None:
             if not isinstance(ctx, ssl.SSLContext):
                 raise TypeError("ssl_server_ctx must be an ssl.SSLContext or None, not %r"
@@ -333,7 +358,7 @@ class AsyncSocket(FDIO):
 
     # -- the API --
 
-    def recv(self, bufsize, *flags):
+    def recv(self, bufsize: int, *flags: int) -> Any:
         """[y] Up to ``bufsize`` bytes; ``b''`` at end of stream."""
         if self._blocking:
             return self._sock.recv(bufsize, *flags) if not self._tls else self._tls.sync_recv(
@@ -378,7 +403,7 @@ class AsyncSocket(FDIO):
         data, self._ahead = self._ahead[:n], self._ahead[n:]
         return data
 
-    def recvall(self, bufsize):
+    def recvall(self, bufsize: int) -> Any:
         """[y] Exactly ``bufsize`` bytes, as a ``bytearray`` (as in 4.x);
         fewer only at end of stream or when the timeout passes after some
         data came (no data: ``socket.timeout``).  An error (a reset) is
@@ -410,7 +435,7 @@ class AsyncSocket(FDIO):
         first += yield self._recvall_once(n - len(first))
         return first
 
-    def send(self, data, *flags):
+    def send(self, data: Any, *flags: int) -> Any:
         """[y] Send what fits now (at least one byte); returns the count."""
         if self._blocking:
             return self._sock.send(data, *flags) if not self._tls else self._tls.sync_send(
@@ -424,7 +449,7 @@ class AsyncSocket(FDIO):
         fd = self._fd
         return self._write(_SEND, lambda loop, tok: loop.send(fd, data, tok))
 
-    def sendall(self, data):
+    def sendall(self, data: Any) -> Any:
         """[y] Send everything.  On a timeout: ``socket.timeout`` if nothing
         was sent, else the number of bytes that were."""
         if self._blocking:
@@ -455,7 +480,7 @@ class AsyncSocket(FDIO):
         loop._held[tok] = c
         return self._wait(sched, task, side, tok, _SENDALL, None, None, False)
 
-    def recvfrom(self, bufsize, *flags):
+    def recvfrom(self, bufsize: int, *flags: int) -> Any:
         """[y] A datagram: ``(data, address)``."""
         if self._blocking:
             return self._sock.recvfrom(bufsize, *flags)
@@ -468,7 +493,7 @@ class AsyncSocket(FDIO):
         fd = self._fd
         return self._read(_RECVFROM, buf, lambda loop, tok: loop.recvfrom(fd, buf, ab, tok), ab)
 
-    def sendto(self, data, *args):
+    def sendto(self, data: Any, *args: Any) -> Any:
         """[y] ``sendto(data[, flags], address)``: send a datagram."""
         if self._blocking:
             return self._sock.sendto(data, *args)
@@ -480,7 +505,7 @@ class AsyncSocket(FDIO):
         fd = self._fd
         return self._write(_SENDTO, lambda loop, tok: loop.sendto(fd, data, addr, tok))
 
-    def accept(self):
+    def accept(self) -> Any:
         """[y] ``(conn, address)`` with ``conn`` an AsyncSocket (TLS sockets
         handshake on the connection's first read or write, in its own task,
         so a slow client never holds up the accepting task)."""
@@ -501,7 +526,7 @@ class AsyncSocket(FDIO):
             raise reactor.error(r)
         return self._wait(sched, task, side, tok, _ACCEPT, None, None, False)
 
-    def connect(self, address):
+    def connect(self, address: Any) -> Any:
         """[y] Connect (and, with TLS, complete the handshake)."""
         if self._blocking:
             self._sock.connect(address)
@@ -515,7 +540,8 @@ class AsyncSocket(FDIO):
         fd = self._fd
         return self._write(_CONNECT, lambda loop, tok: loop.connect(fd, addr, tok))
 
-    def create_connection(self, address, timeout=None, source_address=None):
+    def create_connection(self, address: Any, timeout: Timeout = None,
+                          source_address: Any = None) -> Any:
         """[y] Like ``socket.create_connection`` for this socket: bind to
         ``source_address`` if given, connect to ``address`` (a name is
         resolved), with ``timeout`` for the connection; returns this socket."""
@@ -532,7 +558,7 @@ class AsyncSocket(FDIO):
         yield self.connect(address)
         return self
 
-    def recv_msg(self):
+    def recv_msg(self) -> Any:
         """[y] One framed message (4-byte big-endian length + payload), as a
         ``bytearray`` (as in 4.x); ``b''`` at end of stream (and for an empty
         message).  A length over ``max_msg_size`` raises ``OSError(EMSGSIZE)``
@@ -569,7 +595,7 @@ class AsyncSocket(FDIO):
         data = self._recvall_sync(n)
         return data if len(data) == n else b""
 
-    def send_msg(self, data):
+    def send_msg(self, data: Any) -> Any:
         """[y] Send ``data`` as one framed message."""
         n = len(data)
         if n > 0xffffffff:
@@ -639,7 +665,7 @@ class AsyncSocket(FDIO):
     def _tls_send(self, data, all):
         return self._tls.send(self, data, all)
 
-    def unwrap(self):
+    def unwrap(self) -> Any:
         """[y] End TLS (send close_notify, wait for the peer's) and return
         this socket, now plain."""
         if self._tls is None:
@@ -657,7 +683,7 @@ class AsyncSocket(FDIO):
 
     # -- closing --
 
-    def close(self):
+    def close(self) -> None:
         """Close the socket.  Tasks waiting on it wake: a reader with what it
         had (or ``b''``), a writer with ``OSError``.  A TLS session sends its
         close_notify first, without waiting for the peer's."""
@@ -674,11 +700,67 @@ class AsyncSocket(FDIO):
         self._sock.close()
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
         return self._fd < 0
 
+    if TYPE_CHECKING:
+        # What passes through to the wrapped socket (set up below the class,
+        # one method per name): their types, for type checkers.
+        family: socket.AddressFamily
+        type: socket.SocketKind
+        proto: int
+        timeout: Optional[float]
 
-def _pass_through(name, attr):
+        def bind(self, address: Any) -> None: ...
+
+        def listen(self, backlog: int = ...) -> None: ...
+
+        def connect_ex(self, address: Any) -> int: ...
+
+        def detach(self) -> int: ...
+
+        def dup(self) -> socket.socket: ...
+
+        def get_inheritable(self) -> bool: ...
+
+        def set_inheritable(self, inheritable: bool) -> None: ...
+
+        def getblocking(self) -> bool: ...
+
+        def getpeername(self) -> Any: ...
+
+        def getsockname(self) -> Any: ...
+
+        def getsockopt(self, level: int, optname: int, buflen: int = ...) -> Any: ...
+
+        def setsockopt(self, level: int, optname: int, value: Any, optlen: int = ...) -> None: ...
+
+        def shutdown(self, how: int) -> None: ...
+
+        def makefile(self, mode: str = ..., buffering: Optional[int] = ..., *,
+                     encoding: Optional[str] = ..., errors: Optional[str] = ...,
+                     newline: Optional[str] = ...) -> Any: ...
+
+        def recv_into(self, buffer: Any, nbytes: int = ..., flags: int = ...) -> int: ...
+
+        def recvfrom_into(self, buffer: Any, nbytes: int = ...,
+                          flags: int = ...) -> Tuple[int, Any]: ...
+
+        def recvmsg(self, bufsize: int, ancbufsize: int = ..., flags: int = ...) -> Any: ...
+
+        def recvmsg_into(self, buffers: Any, ancbufsize: int = ..., flags: int = ...) -> Any: ...
+
+        def sendfile(self, file: Any, offset: int = ..., count: Optional[int] = ...) -> int: ...
+
+        def sendmsg(self, buffers: Any, ancdata: Any = ..., flags: int = ...,
+                    address: Any = ...) -> int: ...
+
+        def sendmsg_afalg(self, msg: Any = ..., *, op: int, iv: Any = ..., assoclen: int = ...,
+                          flags: int = ...) -> int: ...
+
+
+def _pass_through(name: str, attr: Any) -> Any:
     """A method (or read-only property) of AsyncSocket that is ``name`` of
     the wrapped socket."""
     if callable(attr):
@@ -686,6 +768,14 @@ def _pass_through(name, attr):
             return getattr(self._sock, name)(*args, **kwargs)
         method.__name__ = method.__qualname__ = name
         method.__doc__ = "``socket.socket.%s`` of the wrapped socket." % name
+        # what help() and inspect.signature() show: the socket method's own
+        # parameters where Python knows them (C methods' docstrings say them)
+        try:
+            setattr(method, "__signature__", inspect.signature(attr))
+        except (TypeError, ValueError):
+            first = (getattr(attr, "__doc__", None) or "").strip().split("\n")[0]
+            if first.startswith(name + "("):
+                method.__doc__ = "``socket.socket.%s``: %s" % (name, first)
         return method
     return property(lambda self: getattr(self._sock, name),
                     doc="``socket.socket.%s`` of the wrapped socket." % name)

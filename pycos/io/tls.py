@@ -414,7 +414,7 @@ class Session(object):
         if _ossl is None:
             return self.out.read()
         buf = _scratch(_current()[0], _CHUNK)
-        n = _ossl.BIO_read(self.out.bio, buf, _CHUNK)
+        n = _ossl.BIO_read(self.out.bio, buf, _CHUNK)     # type: ignore[attr-defined]  # (PyPy's)
         data = _unpack(buf, n) if n > 0 else b""
         if self.out.pending:        # more than _CHUNK queued: rare
             data += self.out.read()

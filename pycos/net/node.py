@@ -65,7 +65,7 @@ class PeerStatus(object):
 
     __slots__ = ("location", "name", "status")
 
-    def __init__(self, location, name, status):
+    def __init__(self, location: Location, name: str, status: int) -> None:
         self.location = location
         self.name = name
         self.status = status

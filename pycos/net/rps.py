@@ -13,7 +13,10 @@ MonitorStatus for each of them that was running when the owner went
 offline).
 """
 
+from __future__ import annotations
+
 import inspect
+from typing import Any, Callable, Optional
 
 from pycos import config
 from pycos.core.log import logger
@@ -21,6 +24,7 @@ from pycos.core.scheduler import Pycos, Scheduler
 from pycos.core.support import Location
 from pycos.core.task import Task
 from pycos.net import refs
+from pycos.hints import TaskGenerator, Timeout, Yieldable
 
 __all__ = ["RPS", "RTI"]
 
@@ -43,14 +47,18 @@ def _rps_ref(name, stamp, addr, port):
 
 class RPS(object):
     """A generator function offered to peers under ``name`` (default: the
-    function's name).  See the module docstring."""
+    function's name).  See the module docstring, and docs/netpycos.md.
+    Calls marked [y] are made in a task as ``value = yield rps.call(...)``."""
 
     # (internal) called with a call's arguments, the name its task gets
     # instead of the method's: dispycos names a job's task after the
     # client's function, as 4.x did ("compute/12@host:port", not "job/12")
     _task_name = None
 
-    def __init__(self, method, name=None):
+    _location: Optional[Location]
+    _monitor: Optional[Task]
+
+    def __init__(self, method: Callable[..., TaskGenerator], name: Optional[str] = None) -> None:
         if not inspect.isgeneratorfunction(method):
             raise TypeError("RPS needs a generator function, not %r" % (method,))
         self._method = method
@@ -66,14 +74,16 @@ class RPS(object):
         self._sched = sched
 
     @property
-    def name(self):
+    def name(self) -> str:
+        """The name the service is offered under."""
         return self._name
 
     @property
-    def location(self):
+    def location(self) -> Optional[Location]:
+        """Where the service runs (its owner's Location)."""
         return self._location if self._location is not None else Pycos.instance().location
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "RPS(%s@%s)" % (self._name, self.location)
 
     def __reduce__(self):
@@ -95,12 +105,12 @@ class RPS(object):
 
     # -- the owner's side --------------------------------------------------------------
 
-    def register(self):
+    def register(self) -> int:
         """Offer the service: ``RPS.locate(name)`` finds it.  0, or -1 when
         another live RPS has the name (or this is a remote reference)."""
         if self._location is not None:
             return -1
-        reg = Pycos.instance()._rrps
+        reg = Pycos.instance()._registry("rps")
         cur = reg.get(self._name)
         if cur is not None and cur is not self:
             return -1
@@ -108,16 +118,17 @@ class RPS(object):
         reg[self._name] = self
         return 0
 
-    def unregister(self):
+    def unregister(self) -> int:
+        """Stop offering the service under its name: 0, or -1 if it was not."""
         if self._location is not None:
             return -1
-        reg = Pycos.instance()._rrps
+        reg = Pycos.instance()._registry("rps")
         if reg.get(self._name) is self:
             del reg[self._name]
             return 0
         return -1
 
-    def close(self):
+    def close(self) -> int:
         """Stop offering the service (unregister)."""
         self._closed = True
         self.unregister()
@@ -126,12 +137,13 @@ class RPS(object):
     # -- the caller's side -------------------------------------------------------------
 
     @staticmethod
-    def locate(name, location=None, timeout=None):
+    def locate(name: str, location: Optional[Location] = None,
+               timeout: Timeout = None) -> Yieldable:
         """[y] The RPS registered as ``name`` (on ``location``, or the first
         peer that has it); None on timeout."""
         return Pycos.instance()._locate("rps", name, location, timeout)
 
-    def monitor(self, task):
+    def monitor(self, task: Optional[Task]) -> int:
         """Make ``task`` the monitor of the tasks later calls start."""
         if task is not None and not isinstance(task, Task):
             logger.warning("RPS.monitor: %r is not a task", task)
@@ -139,7 +151,7 @@ class RPS(object):
         self._monitor = task
         return 0
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Yieldable:
         """[y] Start the service as a task on its owner; returns the task
         (a remote reference), or None when it could not be started."""
         if self._location is None:

@@ -47,3 +47,35 @@ def test_port_in_use_is_the_constructors_error():
             netpycos.Pycos(udp_port=0, tcp_port=s.getsockname()[1])
     finally:
         s.close()
+
+
+def test_rps_on_a_plain_scheduler_says_why():
+    """A process that made a plain scheduler before importing netpycos: an
+    RPS cannot be registered or located there, and says so (it found a
+    Channel of the same name, or failed with an AttributeError)."""
+    import subprocess
+    import sys
+    code = "\n".join([
+        "import pycos",
+        "pycos.Pycos()",
+        "import pycos.netpycos as netpycos",
+        "def f(task=None):",
+        "    yield task.sleep(0)",
+        "def t(task=None):",
+        "    pycos.Channel('svc').register()",
+        "    out = []",
+        "    for call in (lambda: netpycos.RPS(f).register(),",
+        "                 lambda: netpycos.RPS.locate('svc')):",
+        "        try:",
+        "            out.append(repr((yield call())))",
+        "        except RuntimeError as e:",
+        "            out.append(str(e))",
+        "    return out",
+        "for line in pycos.Task(t).value(10):",
+        "    print(line)",
+    ])
+    out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                         universal_newlines=True, timeout=30, check=True).stdout.splitlines()
+    assert len(out) == 2, out
+    for line in out:
+        assert "RPS needs pycos.netpycos's scheduler" in line, out
