@@ -8,8 +8,11 @@
  * adding, changing and removing are O(1) (removal moves the last entry into
  * the hole).  A wait scans the array: O(descriptors waiting).  There is no
  * single pollable descriptor for the whole loop, so rx_loop_fd is -ENOTSUP.
+ * Not on Windows (the IOCP backend there): this file compiles to nothing.
  */
 #include "internal.h"
+
+#ifndef _WIN32
 
 #include <errno.h>
 #include <limits.h>
@@ -141,3 +144,5 @@ static int pl_wait(rx_loop *loop, int64_t timeout_ns)
 const struct rx_backend rx__backend_poll = {
     "poll", pl_init, pl_close, pl_update, pl_forget, pl_wait, NULL,
 };
+
+#endif /* !_WIN32 */

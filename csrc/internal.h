@@ -13,10 +13,15 @@
  *
  * The backend contract is the struct rx_backend below: a readiness backend
  * implements init/close/update/forget/wait and calls rx__ready() for each
- * ready descriptor.  A completion backend (IOCP) will set `ops` and perform
- * operations itself; the core then forwards rx_recv & co. to it.  A backend
+ * ready descriptor.  A completion backend (IOCP) sets loop->ops in init and
+ * performs operations itself; the core then forwards rx_recv & co. to it.  A backend
  * with a wakeup of its own (kqueue's EVFILT_USER) sets loop->wake_fn in
  * init; the loop then closes its eventfd/pipe and rx_wakeup calls wake_fn.
+ *
+ * On Windows the only backend is IOCP (backend_iocp.c): it sets `ops` and
+ * wake_fn (PostQueuedCompletionStatus), the readiness half of loop.c is
+ * not compiled, and compat_win.h supplies the headers, the clock and the
+ * errno numbers.
  */
 #ifndef PYCOS_INTERNAL_H
 #define PYCOS_INTERNAL_H
@@ -24,6 +29,10 @@
 #include "reactor.h"
 
 #include <stdatomic.h>
+
+#ifdef _WIN32
+#include "compat_win.h"
+#endif
 
 /* kqueue: the native backend of the BSDs and macOS.  On Linux it is compiled
  * only into the C test binary, over a test-only emulation of kqueue on epoll
@@ -100,6 +109,28 @@ typedef struct rx_timer_slot {
 
 struct rx_backend;
 
+/* A completion backend (IOCP) performs the operations itself: the public
+ * functions of the same names forward to these (loop.c), after the checks
+ * of their arguments that do not depend on the backend. */
+struct rx_ops {
+    int64_t (*recv)(rx_loop *loop, int fd, void *buf, size_t len, int flags, int64_t token);
+    int64_t (*send)(rx_loop *loop, int fd, const void *buf, size_t len, int flags,
+                    int64_t token);
+    int64_t (*accept)(rx_loop *loop, int fd, int64_t token);
+    int64_t (*connect)(rx_loop *loop, int fd, const void *addr, uint32_t addrlen,
+                       int64_t token);
+    int64_t (*recvfrom)(rx_loop *loop, int fd, void *buf, size_t len, void *addr,
+                        uint32_t *addrlen, int64_t token);
+    int64_t (*sendto)(rx_loop *loop, int fd, const void *buf, size_t len, const void *addr,
+                      uint32_t addrlen, int64_t token);
+    int64_t (*watch)(rx_loop *loop, int fd, int sides, int64_t token);
+    int (*cancel)(rx_loop *loop, int fd, int sides);
+    int64_t (*pending_done)(const rx_loop *loop, int fd, int side);
+    int (*forget)(rx_loop *loop, int fd);
+    int (*take_error)(rx_loop *loop, int fd);
+    int (*drained)(rx_loop *loop, int fd, int sides);
+};
+
 struct rx_loop {
     const struct rx_backend *backend;
     void *bdata;                 /* backend's private data */
@@ -134,6 +165,10 @@ struct rx_loop {
     atomic_int wake_pending;
     int (*wake_fn)(rx_loop *loop);
 
+    /* a completion backend's operations, set by its init (NULL for a
+     * readiness backend, whose update/forget/wait the core drives) */
+    const struct rx_ops *ops;
+
     /* read arena (rx_arena): RX_ARENA recvs read into it at readiness.
      * arena_live counts its RX_EV_DATA events still queued; the arena is
      * emptied when a poll starts with none. */
@@ -163,6 +198,9 @@ extern const struct rx_backend rx__backend_epoll;
 extern const struct rx_backend rx__backend_poll;
 #ifdef RX_HAVE_KQUEUE
 extern const struct rx_backend rx__backend_kqueue;
+#endif
+#ifdef _WIN32
+extern const struct rx_backend rx__backend_iocp;
 #endif
 
 /* Called by backends. */

@@ -21,13 +21,15 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#endif
 #ifdef __linux__
 #include <sys/eventfd.h>
 #endif
@@ -41,14 +43,21 @@
 
 static int64_t mono_now(void)
 {
+#ifdef _WIN32
+    return rx__win_mono_now();
+#else
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+#endif
 }
 
 /* ---- backends --------------------------------------------------------- */
 
 static const struct rx_backend *const all_backends[] = {
+#ifdef _WIN32
+    &rx__backend_iocp,
+#else
 #ifdef __linux__
     &rx__backend_epoll,
 #endif
@@ -59,12 +68,15 @@ static const struct rx_backend *const all_backends[] = {
 #ifdef RX_KQUEUE_TEST_ONLY
     &rx__backend_kqueue,   /* "kqueue-emul": found by name, not listed */
 #endif
+#endif /* !_WIN32 */
     NULL
 };
 
 const char *rx_backends(void)
 {
-#if defined(__linux__)
+#if defined(_WIN32)
+    return "iocp";
+#elif defined(__linux__)
     return "epoll,poll";
 #elif defined(RX_HAVE_KQUEUE)
     return "kqueue,poll";
@@ -93,7 +105,7 @@ int rx_loop_fd(const rx_loop *loop)
 
 /* ---- wakeup ----------------------------------------------------------- */
 
-#ifndef __linux__
+#if !defined(__linux__) && !defined(_WIN32)
 static int set_flags(int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -106,7 +118,10 @@ static int set_flags(int fd)
 
 static int wake_open(rx_loop *loop)
 {
-#ifdef __linux__
+#if defined(_WIN32)
+    (void)loop;   /* the IOCP backend wakes its port itself (wake_fn) */
+    return 0;
+#elif defined(__linux__)
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0) return -errno;
     loop->wake_rfd = loop->wake_wfd = fd;
@@ -129,8 +144,10 @@ static int wake_open(rx_loop *loop)
 
 static void wake_close(rx_loop *loop)
 {
+#ifndef _WIN32
     if (loop->wake_rfd >= 0) close(loop->wake_rfd);
     if (loop->wake_wfd >= 0 && loop->wake_wfd != loop->wake_rfd) close(loop->wake_wfd);
+#endif
     loop->wake_rfd = loop->wake_wfd = -1;
 }
 
@@ -141,11 +158,12 @@ int rx_wakeup(rx_loop *loop)
     if (atomic_exchange(&loop->wake_pending, 1)) return 0;
     int saved = errno;
     int rc = 0;
-    uint64_t one = 1;
     if (loop->wake_fn) {
         rc = loop->wake_fn(loop);   /* the backend's own (kqueue: EVFILT_USER) */
         if (rc < 0) atomic_store(&loop->wake_pending, 0);
     } else {
+#ifndef _WIN32
+        uint64_t one = 1;
         for (;;) {
             ssize_t n = write(loop->wake_wfd, &one, sizeof one);
             if (n >= 0 || errno == EAGAIN) break;   /* full: a wakeup is pending anyway */
@@ -155,6 +173,7 @@ int rx_wakeup(rx_loop *loop)
                 break;
             }
         }
+#endif
     }
     errno = saved;
     return rc;
@@ -164,9 +183,11 @@ void rx__woken(rx_loop *loop)
 {
     /* Drain first, then re-arm: a wakeup racing with this is either drained
      * (and its work is seen by the caller after this poll) or writes again. */
+#ifndef _WIN32
     uint64_t buf[16];
     while (loop->wake_rfd >= 0 && read(loop->wake_rfd, buf, sizeof buf) > 0) {
     }
+#endif
     atomic_store(&loop->wake_pending, 0);
     rx__push(loop, 0, RX_EV_WAKEUP, 0, 0);
 }
@@ -342,6 +363,79 @@ int rx_loop_stats(const rx_loop *loop, rx_stats *out)
     out->syscalls = loop->syscalls;
     return 0;
 }
+
+#ifdef _WIN32
+/* ---- a completion backend: forward the operations ---------------------- */
+
+int64_t rx_recv(rx_loop *loop, int fd, void *buf, size_t len, int flags, int64_t token)
+{
+    if ((flags & RX_ALL) && (flags & RX_LAZY)) return -EINVAL;
+    if ((flags & RX_ARENA) && !(flags & RX_LAZY)) return -EINVAL;
+    return loop->ops->recv(loop, fd, buf, len, flags & (RX_ALL | RX_LAZY | RX_ARENA), token);
+}
+
+int64_t rx_send(rx_loop *loop, int fd, const void *buf, size_t len, int flags, int64_t token)
+{
+    return loop->ops->send(loop, fd, buf, len, flags & RX_ALL, token);
+}
+
+int64_t rx_accept(rx_loop *loop, int fd, int64_t token)
+{
+    return loop->ops->accept(loop, fd, token);
+}
+
+int64_t rx_connect(rx_loop *loop, int fd, const void *addr, uint32_t addrlen, int64_t token)
+{
+    return loop->ops->connect(loop, fd, addr, addrlen, token);
+}
+
+int64_t rx_recvfrom(rx_loop *loop, int fd, void *buf, size_t len, void *addr,
+                    uint32_t *addrlen, int64_t token)
+{
+    return loop->ops->recvfrom(loop, fd, buf, len, addr, addrlen, token);
+}
+
+int64_t rx_sendto(rx_loop *loop, int fd, const void *buf, size_t len, const void *addr,
+                  uint32_t addrlen, int64_t token)
+{
+    return loop->ops->sendto(loop, fd, buf, len, addr, addrlen, token);
+}
+
+int64_t rx_watch(rx_loop *loop, int fd, int sides, int64_t token)
+{
+    if (sides <= 0 || sides > (RX_READ | RX_WRITE)) return -EINVAL;
+    return loop->ops->watch(loop, fd, sides, token);
+}
+
+int rx_cancel(rx_loop *loop, int fd, int sides)
+{
+    return loop->ops->cancel(loop, fd, sides);
+}
+
+int64_t rx_pending_done(const rx_loop *loop, int fd, int side)
+{
+    if (side != RX_READ && side != RX_WRITE) return -ENOENT;
+    return loop->ops->pending_done(loop, fd, side);
+}
+
+int rx_take_error(rx_loop *loop, int fd)
+{
+    return loop->ops->take_error(loop, fd);
+}
+
+int rx_drained(rx_loop *loop, int fd, int sides)
+{
+    if (fd < 0) return -EBADF;
+    if (sides & ~(RX_READ | RX_WRITE)) return -EINVAL;
+    return loop->ops->drained(loop, fd, sides);
+}
+
+int rx_forget(rx_loop *loop, int fd)
+{
+    return loop->ops->forget(loop, fd);
+}
+
+#else /* !_WIN32: the readiness half */
 
 /* ---- descriptor state -------------------------------------------------- */
 
@@ -877,6 +971,8 @@ int rx_take_error(rx_loop *loop, int fd)
     return e;
 }
 
+#endif /* !_WIN32 */
+
 /* 256 KiB: the bytes one busy poll brings in, small messages of thousands
  * of connections or four reads of 64 KiB (a read needs room for all it asks) */
 #define ARENA_SIZE (256 * 1024)
@@ -892,6 +988,7 @@ void *rx_arena(rx_loop *loop, size_t *size)
     return loop->arena;
 }
 
+#ifndef _WIN32
 int rx_drained(rx_loop *loop, int fd, int sides)
 {
     if (fd < 0) return -EBADF;
@@ -927,3 +1024,4 @@ int rx_forget(rx_loop *loop, int fd)
     loop->known_fds--;
     return n;
 }
+#endif /* !_WIN32 */

@@ -4,15 +4,21 @@
  */
 #include "tests.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#ifndef _WIN32
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdio.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
+#endif
+
+/* ct_errname, ct_mono and the descriptor helpers have Windows versions in
+ * helpers_win.c. */
+#ifndef _WIN32
 
 const char *ct_errname(int64_t v)
 {
@@ -28,6 +34,7 @@ const char *ct_errname(int64_t v)
     snprintf(b, sizeof buf[0], "-%s", n ? n : "?");
     return b;
 }
+#endif
 
 rx_loop *ct_loop(const char *backend)
 {
@@ -38,12 +45,14 @@ rx_loop *ct_loop(const char *backend)
     return loop;
 }
 
+#ifndef _WIN32
 int64_t ct_mono(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+#endif
 
 void ct_collect(rx_loop *loop, rx_event *evs, int n)
 {
@@ -82,6 +91,7 @@ rx_stats ct_stats(rx_loop *loop)
     return s;
 }
 
+#ifndef _WIN32
 void ct_socketpair(int sv[2])
 {
     CHECK_SYS(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
@@ -237,6 +247,7 @@ int ct_tcp_pair(int family, int sv[2])
     sv[1] = s;
     return 0;
 }
+#endif /* !_WIN32 */
 
 void ct_pattern(unsigned char *buf, size_t len, uint32_t seed)
 {

@@ -5,11 +5,22 @@
 #include "tests.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
+#endif
+
+/* Windows has one backend, iocp: the tests that name two use it twice. */
+#ifdef _WIN32
+#define FIRST_NAME "iocp"
+#define SECOND_NAME "iocp"
+#else
+#define FIRST_NAME "epoll"
+#define SECOND_NAME "poll"
+#endif
 
 TEST(loop_new_named)
 {
@@ -21,7 +32,7 @@ TEST(loop_new_named)
     rx_loop_close(loop);
 
     /* both names work whatever the run's backend */
-    const char *names[] = {"epoll", "poll"};
+    const char *names[] = {FIRST_NAME, SECOND_NAME};
     for (int i = 0; i < 2; i++) {
         loop = rx_loop_new(names[i], NULL);   /* err may be NULL */
         CHECK(loop != NULL);
@@ -53,7 +64,7 @@ TEST(loop_new_env)
     rx_loop_close(loop);
 
     /* an explicit name beats the environment */
-    const char *other = strcmp(backend, "poll") == 0 ? "epoll" : "poll";
+    const char *other = strcmp(backend, SECOND_NAME) == 0 ? FIRST_NAME : SECOND_NAME;
     loop = rx_loop_new(other, &err);
     CHECK(loop != NULL);
     CHECK(strcmp(rx_loop_backend(loop), other) == 0);
@@ -101,13 +112,15 @@ TEST(loop_fd)
 {
     rx_loop *loop = ct_loop(backend);
     int lfd = rx_loop_fd(loop);
-    if (strcmp(backend, "poll") == 0) {
+    /* a completion port is no descriptor another program could poll */
+    if (strcmp(backend, "poll") == 0 || strcmp(backend, "iocp") == 0) {
         CHECK_EQ(lfd, -ENOTSUP);
         rx_loop_close(loop);
         return;
     }
     CHECK_CMP(lfd, >=, 0);
     CHECK_EQ(rx_loop_fd(loop), lfd);
+#ifndef _WIN32
     int fdfl = fcntl(lfd, F_GETFD);
     CHECK(fdfl >= 0 && (fdfl & FD_CLOEXEC));
     CHECK_EQ(ct_poll1(lfd, POLLIN, 0), 0);
@@ -140,6 +153,7 @@ TEST(loop_fd)
     rx_loop_close(loop);
     ct_close(sv[0]);
     ct_close(sv[1]);
+#endif
 }
 
 /* Closing a loop with everything in flight frees it all (ASan / valgrind
@@ -175,7 +189,12 @@ TEST(loop_close_busy)
 
     int fds[] = {sv[0], sv[1], sv2[0], sv2[1], l};
     for (int i = 0; i < 5; i++) {
+#ifdef _WIN32
+        int type, tl = sizeof type;
+        CHECK_WSA(getsockopt((SOCKET)fds[i], SOL_SOCKET, SO_TYPE, (char *)&type, &tl));
+#else
         CHECK(fcntl(fds[i], F_GETFD) >= 0);
+#endif
         ct_close(fds[i]);
     }
 }
@@ -322,7 +341,11 @@ TEST(stats_counts)
     s = ct_stats(loop);
     CHECK_EQ(s.pending_ops, 1);
     CHECK_EQ(s.known_fds, 2);
+#ifdef _WIN32
+    CHECK_EQ(s.registered_fds, 2);   /* iocp: a handle joins the port on first sight */
+#else
     CHECK_EQ(s.registered_fds, 1);
+#endif
 
     int64_t t1 = rx_timer_after(loop, 50.0, 3);
     CHECK_RC(t1);

@@ -8,13 +8,19 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
 #include <sys/resource.h>
 #include <unistd.h>
+#endif
 
 enum { PAIRS = 5000, FDS = 2 * PAIRS };
 
 TEST(scale_10k_descriptors)
 {
+#ifdef _WIN32
+    SKIP("built on AF_UNIX socketpairs and RLIMIT_NOFILE; 5,000 loopback TCP pairs "
+         "under Wine measure Wine, not the backend");
+#else
     struct rlimit rl;
     CHECK_SYS(getrlimit(RLIMIT_NOFILE, &rl));
     rlim_t need = FDS + 64;
@@ -111,4 +117,5 @@ TEST(scale_10k_descriptors)
     free(order);
     free(ev);
     (void)maxfd;
+#endif
 }

@@ -10,7 +10,8 @@
  *
  * runner.c runs every test once per backend of rx_backends(), each in its own
  * forked child with an alarm() as the time limit, and checks in the child
- * that the test closed every descriptor it opened.
+ * that the test closed every descriptor it opened.  On Windows runner_win.c
+ * does the same with a child process per run (tests_win.h, helpers_win.c).
  */
 #ifndef PYCOS_CTESTS_H
 #define PYCOS_CTESTS_H
@@ -19,7 +20,11 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#ifdef _WIN32
+#include "tests_win.h"
+#else
 #include <sys/socket.h>
+#endif
 
 typedef void (*ct_test_fn)(const char *backend);
 

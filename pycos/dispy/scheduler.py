@@ -491,8 +491,14 @@ class Scheduler(Status):
         self._wake()
 
     def _peer_gone(self, loc):
-        if loc in self.servers:
+        server = self.servers.get(loc)
+        if server is not None:
             self._server_closed(loc, Status.ServerDisconnected)
+            if self.nodes.get(server.node.task.location) is server.node:
+                # a write on the node's own connection: if its host reset the
+                # server's, that one is reset too, and shows it now -- not at
+                # the node's next pulse (RELIABILITY E4)
+                server.node.task.send(("pulse_ack",))
         node = self.nodes.get(loc)
         self.watch.forget(loc)
         if node is not None and self._collector is not None:
