@@ -124,6 +124,7 @@ import platform
 import signal
 import sys
 import threading
+import time
 import traceback
 import warnings
 from bisect import insort
@@ -257,6 +258,28 @@ def _format_exc(exc):
 
 
 _CORE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+#: seconds a wait of a plain thread (value(), join(), finish()) blocks at a
+#: time: a Ctrl-C that came just before the thread blocked -- Python runs
+#: signal handlers only between its own steps -- is acted on by then
+_SLICE = 0.25
+
+
+def _sliced(wait: Callable[[Optional[float]], bool], timeout: Optional[float]) -> bool:
+    """``wait(seconds)`` (an Event's or a Condition's) in slices of at most
+    :data:`_SLICE` seconds, until it says True or ``timeout`` (None: no
+    limit) has passed; what the last one said."""
+    if timeout is None:
+        while not wait(_SLICE):
+            pass
+        return True
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return wait(0)
+        if wait(min(left, _SLICE)):
+            return True
 
 
 def _cut_core_tail(tb):
@@ -1208,7 +1231,8 @@ class Scheduler(object):
         if self._embedded and not self._stopped:
             return self._drive(lambda: self._nondaemon == 0, timeout)
         with self._lock:
-            return self._idle.wait_for(lambda: self._nondaemon == 0 or self._stopped, timeout)
+            return _sliced(lambda t: self._idle.wait_for(
+                lambda: self._nondaemon == 0 or self._stopped, t), timeout)
 
     def _not_from_task(self, what):
         if self._cur is not None and self._on_loop():
@@ -1302,9 +1326,11 @@ class Scheduler(object):
             return
         self._quit = True
         self._post(lambda: None)
-        if self._thread is not None and self._thread.ident != _get_ident():
-            self._thread.join()
-        self._stop_done.wait()
+        thread = self._thread
+        if thread is not None and thread.ident != _get_ident():
+            while thread.is_alive():
+                thread.join(_SLICE)
+        _sliced(self._stop_done.wait, None)
 
     def _shutdown(self):
         """On the loop thread: close what is left, close the loop."""

@@ -24,7 +24,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, M
 from pycos.core.log import logger
 from pycos.core.support import Location, Singleton
 from pycos.core.scheduler import (PARK, Pycos, Scheduler, _check_timeout, _get_ident,
-                                  _TERMINATE, DONE, PARKED, READY, RUNNING)
+                                  _sliced, _TERMINATE, DONE, PARKED, READY, RUNNING)
 from pycos.hints import TaskGenerator, TaskTarget, Timeout, Yieldable
 
 __all__ = ["Task"]
@@ -473,7 +473,7 @@ class Task(object):
                 return self._result
             if ev is None:
                 ev = self._tevent = threading.Event()
-        if ev.wait(timeout):
+        if _sliced(ev.wait, timeout):
             return self._result
         return None
 

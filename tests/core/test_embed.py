@@ -98,7 +98,7 @@ def _build(tmp_path):
 
     exe = str(tmp_path / "embed")
     libdir = sysconfig.get_config_var("LIBDIR") or ""
-    cmd = ([cc, "-o", exe, os.path.join(HERE, "embed", "embed.c")] + flags("--cflags")
+    cmd = ([cc, "-o", exe, os.path.join(HERE, "embed", "embed.c")] + flags("--includes")
            + flags("--ldflags") + ["-Wl,-rpath," + libdir])
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:

@@ -20,8 +20,14 @@ def make_pki(d):
     certificate by the CA), client_bundle.pem (client cert + CA).  Returns a
     dict of absolute paths."""
     d = str(d)
-    ca_ext = ["-addext", "basicConstraints=critical,CA:TRUE",
-              "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+    # the CAs' extensions come from a config file of our own: OpenSSL 1.1.1
+    # (Debian 11) appends -addext ones to those of its default config's
+    # v3_ca, and a second basicConstraints makes a CA no verifier accepts
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("[req]\ndistinguished_name = dn\nx509_extensions = ca\n[dn]\n"
+                "[ca]\nbasicConstraints = critical,CA:TRUE\n"
+                "keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n")
+    ca_ext = ["-config", "ca.cnf"]
     _openssl("req", "-x509", *EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
              "-subj", "/CN=pycos test CA", *ca_ext, cwd=d)
     _openssl("req", "-x509", *EC, "-keyout", "other_ca.key", "-out", "other_ca.pem",
@@ -35,8 +41,13 @@ def make_pki(d):
     sign = ["x509", "-req", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]
     _openssl(*sign, "-in", "server.csr", "-out", "server.pem", "-days", "2",
              "-extfile", "server.ext", cwd=d)
-    _openssl(*sign, "-in", "server.csr", "-out", "expired.pem", "-days", "-1",
-             "-extfile", "server.ext", cwd=d)
+    expired = [*sign, "-in", "server.csr", "-out", "expired.pem", "-extfile", "server.ext"]
+    try:    # OpenSSL 1.1 to 3.3 (Debian 11, 12): a validity that ended a day ago
+        _openssl(*expired, "-days", "-1", cwd=d)
+    except subprocess.CalledProcessError:
+        # 3.4 and later (Debian 13) refuse that, and take the dates instead
+        _openssl(*expired, "-not_before", "20000101000000Z", "-not_after", "20000102000000Z",
+                 cwd=d)
     _openssl("req", "-new", *EC, "-keyout", "client.key", "-out", "client.csr",
              "-subj", "/CN=pycos client", cwd=d)
     _openssl(*sign, "-in", "client.csr", "-out", "client.pem", "-days", "2",
