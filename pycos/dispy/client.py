@@ -333,8 +333,10 @@ class Client(object):
     def close(self, await_io=False, terminate=False, timeout=None):
         """[y] End the computation: waits for the CPU jobs (and the I/O jobs
         with ``await_io``; with ``terminate`` every job gets
-        KeyboardInterrupt at once), stops the servers, releases the nodes
-        (which remove the client's files) and sends ClientClosed."""
+        KeyboardInterrupt at once), stops the servers (a job still running
+        gets KeyboardInterrupt, once, and a grace period for its handler),
+        releases the nodes (which remove the client's files) and sends
+        ClientClosed."""
         if self._scheduler is None:
             return _value(0)
         return self._scheduler.close(await_io, terminate, timeout)

@@ -764,10 +764,10 @@ class Scheduler(Status):
         """[y] (see Client.close)"""
         if self.closing:
             return 0
-        if terminate:
-            for rtask in list(self.jobs):
-                rtask.throw(KeyboardInterrupt)
-        elif self.jobs or self.retrying:
+        # (terminate: no waiting; the servers' quit interrupts each job once
+        # -- a second KeyboardInterrupt from here would land after the job's
+        # handler, or in it)
+        if not terminate and (self.jobs or self.retrying):
             # CPU jobs always finish; I/O jobs only with await_io
             def busy():
                 return self.retrying or any(cpu or await_io for _, cpu in self.jobs.values())

@@ -22,8 +22,9 @@ CPU jobs run one at a time, in the order they came: the scheduler sends a
 server its next short CPU job before the current one ends, so the server
 does not idle for a round trip between them.
 ``quit`` -- or the end of standard input -- throws ``KeyboardInterrupt``
-into the running jobs (so they can save state), waits up to a grace period
-for them, then ends the process, telling its peers it goes.
+into the running jobs, once each (so they can save state: a handler may
+yield), waits up to a grace period for them, ends the ones still running,
+then ends the process, telling its peers it goes.
 
 ``("close", terminate, restart)`` (the client's ``close_server``, or a job's
 ``dispycos_close_server()``): the server tells the scheduler it closes (no
@@ -63,6 +64,7 @@ class _Server(object):
         for name, mod in (("pycos", netpycos), ("os", os), ("sys", sys), ("time", time)):
             self.ns.setdefault(name, mod)
         self.jobs = set()
+        self.interrupted = set()         # jobs thrown KeyboardInterrupt (once each)
         self.cpu_job = None              # the CPU job that runs
         self.cpu_queue = collections.deque()   # CPU jobs waiting for it to end
         self.rps = None
@@ -114,6 +116,7 @@ class _Server(object):
             return (yield gen)
         finally:
             self.jobs.discard(task)
+            self.interrupted.discard(task)
             if cpu:
                 self._cpu_give(task)
 
@@ -174,15 +177,18 @@ class _Server(object):
                 # restart_servers says)
                 node.send(("server_closing", cfg.get("cid"), cfg["index"], restart))
                 if terminate:
-                    for t in list(self.jobs):
-                        t.throw(KeyboardInterrupt)
+                    self._interrupt_jobs()
                 waiter = netpycos.Task(_wait_all, list(self.jobs))
                 while waiter.is_alive() and not self.eof.is_set():
                     yield waiter.finish(timeout=0.5)   # (or the node lets go of us)
-                yield self._quit(True)
+                # jobs still running (the node let go first) get the grace
+                # any quit gives to finish what their handler does
+                yield self._quit()
                 return
             elif kind == "quit":
-                yield self._quit(msg[1] if len(msg) > 1 else False)
+                # (("quit", terminate): the grace is the same either way --
+                # a job interrupted at once still gets to run its handler)
+                yield self._quit()
                 return
             elif kind == "jobs":           # (the node's live line asks)
                 msg[1].send(("server_jobs", task, len(self.jobs)))
@@ -214,7 +220,15 @@ class _Server(object):
             return False
         return True
 
-    def _quit(self, terminate):
+    def _interrupt_jobs(self):
+        """KeyboardInterrupt into every running job, once: a second one
+        (close with terminate, then the node letting go) would land in the
+        job's caller after its handler returned, losing the state it saved."""
+        for t in list(self.jobs - self.interrupted):
+            self.interrupted.add(t)
+            t.throw(KeyboardInterrupt)
+
+    def _quit(self):
         self.quitting = True
         if self.scheduler is not None and not self.closing:
             # (before the job service closes: no job is sent here now)
@@ -223,9 +237,8 @@ class _Server(object):
         if self.rps is not None:
             self.rps.close()
         jobs = list(self.jobs)
-        for t in jobs:
-            t.throw(KeyboardInterrupt)
-        if jobs and not terminate:
+        self._interrupt_jobs()
+        if jobs:
             waiter = netpycos.Task(_wait_all, jobs)
             yield waiter.finish(timeout=QUIT_GRACE)
         for t in list(self.jobs):

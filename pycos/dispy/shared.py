@@ -333,9 +333,9 @@ class SharedScheduler(object):
 
     def quit(self, terminate=False):
         """End: the waiting clients are turned away, the client being served
-        is closed (its running jobs get KeyboardInterrupt and a grace
-        period; ``terminate``: they are ended at once), then ``done`` is
-        set."""
+        is closed (as its ``close()``: its CPU jobs are awaited, or with
+        ``terminate`` interrupted at once; a job still running gets
+        KeyboardInterrupt and a grace period), then ``done`` is set."""
         self.task.send(("quit", bool(terminate)))
 
     def close_current(self):

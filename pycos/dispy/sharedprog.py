@@ -25,8 +25,8 @@ Commands on standard input (when not ``--daemon``): ``status``, ``close``
 (close the client being served, and serve the next), ``quit`` or ``exit``
 (turn the waiting clients away, close the one being served -- its running
 jobs get KeyboardInterrupt and a grace period -- and exit), ``terminate``
-(the same, its jobs ended at once); end of input is ``quit``.  SIGINT,
-SIGTERM and SIGHUP also quit.
+(the same, but CPU jobs interrupted at once rather than awaited); end of
+input is ``quit``.  SIGINT, SIGTERM and SIGHUP also quit.
 """
 
 import argparse

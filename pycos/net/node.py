@@ -213,6 +213,7 @@ class Node(object):
         self._discover = s.discover_peers
         self.ignore_peers = False
         self._nonces = set()
+        self._boot = os.urandom(wire.BOOT_SIZE)   # this incarnation (see Peer.attach)
         self._peers = {}                 # Location -> Peer
         self._lock = threading.RLock()
         self._pending = {}               # req -> _Waiter/_SyncWaiter
@@ -301,7 +302,7 @@ class Node(object):
 
     def _hello(self, nonce):
         loc = self._location
-        return wire.make_hello(nonce, self._proto, loc.addr, loc.port, self._name)
+        return wire.make_hello(nonce, self._proto, loc.addr, loc.port, self._name, self._boot)
 
     @staticmethod
     def _dumps(obj, proto):

@@ -152,6 +152,7 @@ class Peer(object):
         self.node = node
         self.location = location
         self.name = name
+        self.boot = None                   # the incarnation its first hello named
         self.proto = min(node._proto, 5)   # until the handshake says what the peer has
         self.out = []                      # frames (bytes) waiting for the writer
         self.conn = None                   # the authenticated AsyncSocket
@@ -411,8 +412,20 @@ class Peer(object):
         return wire.ACCEPT
 
     def attach(self, sock, hello, ours):
-        """Make ``sock`` (authenticated) this peer's connection."""
+        """Make ``sock`` (authenticated) this peer's connection.  From
+        another incarnation than before (the process restarted at this
+        address): the one we knew is offline -- what waited on it fails, its
+        monitors get PeerOffline -- and the connection is a new peer's."""
         node = self.node
+        if self.boot is not None and hello.boot != self.boot:
+            node._peer_offline(self, "restarted (a new process at its address)")
+            peer = node._get_peer(self.location)
+            if peer is None or peer is self:     # (the node is closing)
+                sock.close()
+                return
+            peer.attach(sock, hello, ours)
+            return
+        self.boot = hello.boot
         old = self.conn
         self.conn = sock
         self.conn_ours = ours

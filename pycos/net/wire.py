@@ -10,7 +10,7 @@ they are fuzzed directly (tests/net/test_wire.py).
 The connection handshake (mutual, HMAC-SHA256 over the shared secret)::
 
     initiator (I)                               acceptor (A)
-      HELLO_I = MAGIC | len | JSON{nonce, proto, loc, name}  ->
+      HELLO_I = MAGIC | len | JSON{nonce, proto, loc, name, boot}  ->
                                 <-  HELLO_A = MAGIC | len | JSON{...}
       PROOF_I = HMAC(K, "pycos initiator" | HELLO_I | HELLO_A)  ->
                                     A checks PROOF_I (compare_digest)
@@ -50,6 +50,8 @@ MAGIC = b"pycos\x05\r\n"
 HELLO_MAX = 512
 HELLO_HEAD = len(MAGIC) + 2
 NONCE_SIZE = 32
+#: a scheduler's incarnation (``boot`` in its hellos): random, drawn at its start
+BOOT_SIZE = 8
 PROOF_SIZE = 32          # HMAC-SHA256
 VERDICT_SIZE = 1 + PROOF_SIZE
 
@@ -90,13 +92,19 @@ def derive_key(secret, purpose=b"connection"):
 # ---- the handshake ------------------------------------------------------------
 
 
-def make_hello(nonce, proto, addr, port, name):
-    """The bytes of a hello.  ``nonce``: NONCE_SIZE fresh random bytes."""
+def make_hello(nonce, proto, addr, port, name, boot=None):
+    """The bytes of a hello.  ``nonce``: NONCE_SIZE fresh random bytes;
+    ``boot``: BOOT_SIZE random bytes drawn once per scheduler (a process
+    restarted at the same address says another one)."""
     if len(nonce) != NONCE_SIZE:
         raise ValueError("nonce must be %d bytes" % NONCE_SIZE)
-    body = json.dumps({"v": 1, "nonce": nonce.hex(), "proto": int(proto),
-                       "addr": addr, "port": int(port), "name": name},
-                      separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    d = {"v": 1, "nonce": nonce.hex(), "proto": int(proto), "addr": addr, "port": int(port),
+         "name": name}
+    if boot is not None:
+        if len(boot) != BOOT_SIZE:
+            raise ValueError("boot must be %d bytes" % BOOT_SIZE)
+        d["boot"] = boot.hex()
+    body = json.dumps(d, separators=(",", ":"), ensure_ascii=True).encode("ascii")
     if len(body) > HELLO_MAX:
         raise ValueError("hello too long (%d bytes): shorten the scheduler's name" % len(body))
     return MAGIC + struct.pack(">H", len(body)) + body
@@ -115,9 +123,10 @@ def parse_hello_head(head):
 
 
 class Hello(object):
-    """A parsed hello: ``nonce`` (bytes), ``proto``, ``addr``, ``port``, ``name``."""
+    """A parsed hello: ``nonce`` (bytes), ``proto``, ``addr``, ``port``,
+    ``name``, ``boot`` (bytes, or None from a peer that sends none)."""
 
-    __slots__ = ("nonce", "proto", "addr", "port", "name")
+    __slots__ = ("nonce", "proto", "addr", "port", "name", "boot")
 
     def __repr__(self):
         return "Hello(%s:%s %r proto=%s)" % (self.addr, self.port, self.name, self.proto)
@@ -151,7 +160,15 @@ def parse_hello(body):
         raise ProtocolError("bad address")
     if not isinstance(name, str) or len(name) > 128:
         raise ProtocolError("bad name")
-    h.proto, h.port, h.addr, h.name = proto, port, addr, name
+    boot = d.get("boot")
+    if boot is not None:
+        try:
+            if not isinstance(boot, str) or len(boot) != 2 * BOOT_SIZE:
+                raise ValueError
+            boot = bytes.fromhex(boot)
+        except ValueError:
+            raise ProtocolError("bad boot")
+    h.proto, h.port, h.addr, h.name, h.boot = proto, port, addr, name, boot
     return h
 
 

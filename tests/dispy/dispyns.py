@@ -444,15 +444,23 @@ class DispyNet(object):
         return netns._pids_in({netns._ns_inode(host.name)})
 
     def kill_host(self, host):
-        """kill -9 every process on ``host`` (its node daemon and servers),
-        in one sweep; the pids killed."""
-        pids = self.pids(host)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        return pids
+        """kill -9 every process on ``host`` (its node daemon and servers) as
+        a crash would: all of them stopped first, then killed, so none sees
+        another die (a server whose daemon dies first ends its jobs with
+        KeyboardInterrupt and reports that before its own kill -9 lands);
+        the pids killed."""
+        killed = set()
+        while True:
+            pids = self.pids(host) - killed
+            if not pids:
+                return killed
+            for sig in (signal.SIGSTOP, signal.SIGKILL):
+                for pid in pids:
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+            killed |= pids
 
     def close(self):
         """Kill and delete everything; a list of problems (empty: clean)."""

@@ -160,3 +160,37 @@ def test_io_jobs_placed_together_spread_over_servers(cluster):
             yield j(timeout=30)
         return sorted(where.values())
     assert _run(client, main) == [4, 4]
+
+
+def saves_slowly(handler_s, task=None):
+    """Naps until KeyboardInterrupt, then spends ``handler_s`` seconds
+    (yielding) saving its state: "saved"."""
+    try:
+        yield task.sleep(3600)
+    except KeyboardInterrupt:
+        yield task.sleep(handler_s)
+        return "saved"
+    return "not interrupted"
+
+
+def test_interrupted_job_finishes_its_handler_on_terminate(cluster):
+    """close(terminate=True) throws KeyboardInterrupt into a job once: its
+    handler, which yields for a while, runs to its end and its value is
+    the job's result -- neither a second KeyboardInterrupt (the node
+    letting go of the server while the handler runs) nor an early
+    terminate takes it away."""
+    sched, start_node = cluster
+    start_node(2)
+    client = Client([saves_slowly])
+
+    def main(task):
+        jobs = []
+        for handler_s in (0.0, 1.0):
+            jobs.append((yield client.rtask(saves_slowly, handler_s)))
+        assert all(isinstance(j, pycos.Task) for j in jobs)
+        yield client.close(terminate=True, timeout=20)
+        ends = []
+        for j in jobs:
+            ends.append((yield j(timeout=20)))
+        return ends
+    assert _run(client, main) == ["saved", "saved"]

@@ -114,3 +114,18 @@ def run(sched):
     """``run(gen_fn, *args, timeout=10)``: run a task on ``sched`` and return
     its value; a task that raised fails the test with its traceback."""
     return _run
+
+
+@pytest.fixture
+def procs():
+    """Track Popen objects; every one still running is killed, all are
+    reaped and their pipes closed."""
+    started = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+        for f in (p.stdin, p.stdout, p.stderr):
+            if f is not None and not f.closed:
+                f.close()

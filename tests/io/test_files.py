@@ -17,20 +17,6 @@ PIPE = subprocess.PIPE
 
 
 @pytest.fixture
-def procs():
-    """Track Popen objects; every one is killed if still running and reaped."""
-    started = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait(10)
-        for f in (p.stdin, p.stdout, p.stderr):
-            if f is not None and not f.closed:
-                f.close()
-
-
-@pytest.fixture
 def pipe():
     """An (AsyncFile reader, AsyncFile writer) over os.pipe(); closed after."""
     r, w = os.pipe()

@@ -33,20 +33,6 @@ EXIT_WITH = [sys.executable, "-c", "import sys; sys.exit(int(sys.stdin.readline(
 HAVE_PIDFD = iofile._pidfd_open is not None
 
 
-@pytest.fixture
-def procs():
-    """Track Popen objects; every one still running is killed and reaped."""
-    started = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-        p.wait(10)
-        for f in (p.stdin, p.stdout, p.stderr):
-            if f is not None and not f.closed:
-                f.close()
-
-
 def _start(procs, args=EXIT_WITH):
     p = subprocess.Popen(args, stdin=PIPE)
     procs.append(p)
