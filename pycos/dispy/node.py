@@ -168,7 +168,7 @@ class NodeDaemon(object):
             if isinstance(msg, netpycos.PeerStatus):
                 c = self.client
                 if (msg.status == netpycos.PeerStatus.Offline and c is not None
-                        and c.scheduler.location == msg.location):
+                        and msg.about(c.scheduler)):
                     logger.info("dispycos node: client %s's scheduler is gone; releasing",
                                 c.cid)
                     yield self._release(c)

@@ -175,7 +175,7 @@ class Scheduler(Status):
                 if msg.status == netpycos.PeerStatus.Online:
                     netpycos.Task(self._probe, msg.location)
                 else:
-                    self._peer_gone(msg.location)
+                    self._peer_gone(msg)
                 continue
             if not isinstance(msg, tuple) or not msg:
                 continue
@@ -490,9 +490,14 @@ class Scheduler(Status):
         self._status(Status.ServerInitialized, server_task.location)
         self._wake()
 
-    def _peer_gone(self, loc):
+    def _peer_gone(self, status):
+        """PeerStatus Offline: the server or node it names is gone -- not one
+        at that address already heard of from a process started since
+        (``status.about``: a node restarted before netpycos saw the old one
+        go reports its new servers first)."""
+        loc = status.location
         server = self.servers.get(loc)
-        if server is not None:
+        if server is not None and status.about(server.task):
             self._server_closed(loc, Status.ServerDisconnected)
             if self.nodes.get(server.node.task.location) is server.node:
                 # a write on the node's own connection: if its host reset the
@@ -500,6 +505,8 @@ class Scheduler(Status):
                 # the node's next pulse (RELIABILITY E4)
                 server.node.task.send(("pulse_ack",))
         node = self.nodes.get(loc)
+        if node is not None and not status.about(node.task):
+            return
         self.watch.forget(loc)
         if node is not None and self._collector is not None:
             self._collector.send(("node_gone", loc))      # close() waits for it no more

@@ -409,7 +409,7 @@ class SharedScheduler(object):
             msg = yield task.receive()
             if isinstance(msg, netpycos.PeerStatus):
                 if msg.status == netpycos.PeerStatus.Offline:
-                    self._gone(msg.location)
+                    self._gone(msg)
                 continue
             if not isinstance(msg, tuple) or not msg:
                 continue
@@ -436,14 +436,16 @@ class SharedScheduler(object):
         self.rps.close()
         self.done.set()
 
-    def _gone(self, loc):
-        """The peer at ``loc`` is offline: if it was a client, it is done."""
-        for w in [w for w in self.queue if w.inbox.location == loc]:
+    def _gone(self, status):
+        """A peer is offline (PeerStatus ``status``): if it was a client (the
+        process it names: not a successor at that address), it is done."""
+        for w in [w for w in self.queue if status.about(w.inbox)]:
             self.queue.remove(w)
             w.task.send(("error", "gone"))
         cur = self.current
-        if cur is not None and cur.location == loc and not cur.closing:
-            logger.warning("dispycos: client %s at %s is gone; closing it", cur.token, loc)
+        if cur is not None and status.about(cur.inbox) and not cur.closing:
+            logger.warning("dispycos: client %s at %s is gone; closing it", cur.token,
+                           status.location)
             netpycos.Task(self._close, cur, False, True, 0, "gone", True)
 
     def _close(self, served, await_io=False, terminate=False, timeout=None, why=None,

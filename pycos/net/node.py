@@ -42,6 +42,8 @@ import threading
 import time
 import traceback
 
+from typing import Any
+
 from pycos import config
 from pycos.core.log import logger
 from pycos.core.scheduler import Scheduler
@@ -58,37 +60,55 @@ _DEFER = object()      # a request handler that replies later
 
 class PeerStatus(object):
     """What a task registered with ``peer_status`` receives when a peer comes
-    online or goes offline: ``location``, ``name``, ``status``."""
+    online or goes offline: ``location``, ``name``, ``status``.
+
+    A process restarted at a peer's address is another peer: the one we
+    knew goes Offline, then the new one comes Online.  A task may have
+    heard of the new process's tasks (from a third peer) before the old
+    one's Offline arrives: :meth:`about` tells which process a reference
+    belongs to."""
 
     Offline = 0
     Online = 1
 
-    __slots__ = ("location", "name", "status")
+    __slots__ = ("location", "name", "status", "_stamps")
 
-    def __init__(self, location: Location, name: str, status: int) -> None:
+    def __init__(self, location: Location, name: str, status: int, _stamps=()) -> None:
         self.location = location
         self.name = name
         self.status = status
+        self._stamps = _stamps
+
+    def about(self, obj: Any) -> bool:
+        """Whether remote task or channel ``obj`` lives in the process this
+        status is about: False for an object elsewhere, or of another
+        process (before or after a restart) at the same location."""
+        if getattr(obj, "location", None) != self.location:
+            return False
+        stamp = getattr(obj, "_stamp", None)
+        return not self._stamps or stamp is None or stamp in self._stamps
 
     def __repr__(self):
         return "PeerStatus(%s, %r, %s)" % (self.location, self.name,
                                            "Online" if self.status else "Offline")
 
     def __getstate__(self):
-        return (self.location, self.name, self.status)
+        return (self.location, self.name, self.status, self._stamps)
 
     def __setstate__(self, state):
-        self.location, self.name, self.status = state
+        self.location, self.name, self.status = state[:3]
+        self._stamps = state[3] if len(state) > 3 else ()
 
 
 class _Waiter(object):
     """A task parked until a request is answered."""
 
-    __slots__ = ("sched", "task", "wid", "fail", "loc", "on_reply", "asked", "kind")
+    __slots__ = ("sched", "task", "wid", "fail", "loc", "on_reply", "asked", "kind", "gen")
 
     def __init__(self, sched, task, fail, loc, on_reply=None, kind=None):
         self.sched, self.task, self.fail, self.loc = sched, task, fail, loc
         self.on_reply, self.kind, self.asked, self.wid = on_reply, kind, None, 0
+        self.gen = -1          # the peer's Peer.gen when asked (see _peer_restarted)
 
     def resolve(self, value):
         sched = self.sched
@@ -101,11 +121,11 @@ class _Waiter(object):
 class _SyncWaiter(object):
     """A plain thread blocked until a request is answered."""
 
-    __slots__ = ("event", "value", "fail", "loc", "on_reply", "asked", "kind")
+    __slots__ = ("event", "value", "fail", "loc", "on_reply", "asked", "kind", "gen")
 
     def __init__(self, loc):
         self.event, self.value, self.fail, self.loc = threading.Event(), None, None, loc
-        self.on_reply, self.asked, self.kind = None, None, None
+        self.on_reply, self.asked, self.kind, self.gen = None, None, None, -1
 
     def resolve(self, value):
         self.value = value
@@ -213,7 +233,6 @@ class Node(object):
         self._discover = s.discover_peers
         self.ignore_peers = False
         self._nonces = set()
-        self._boot = os.urandom(wire.BOOT_SIZE)   # this incarnation (see Peer.attach)
         self._peers = {}                 # Location -> Peer
         self._lock = threading.RLock()
         self._pending = {}               # req -> _Waiter/_SyncWaiter
@@ -275,6 +294,8 @@ class Node(object):
         atexit.unregister(self._sys._at_interpreter_exit)
         self.stamp_user = self._new_stamp(self._user)
         self.stamp_sys = self._new_stamp(self._sys)
+        # this incarnation, in every hello (see Peer.attach)
+        self._boot = wire.boot_of((self.stamp_user, self.stamp_sys))
         if self._tls_server is not None:
             self._lsock = AsyncSocket(self._raw_lsock, ssl_context=self._tls_server,
                                       handshake_timeout=config.HandshakeTimeout)
@@ -326,7 +347,7 @@ class Node(object):
 
     def _peer_online(self, peer):
         logger.debug("peer %s (%s) is online", peer.location, peer.name)
-        status = PeerStatus(peer.location, peer.name, PeerStatus.Online)
+        status = PeerStatus(peer.location, peer.name, PeerStatus.Online, peer.stamps)
         for t in list(self._status_tasks):
             if t.send(status) < 0:
                 self._status_tasks.remove(t)
@@ -349,6 +370,12 @@ class Node(object):
         # (a peer that said goodbye is routine, for DEBUG; one lost is news)
         (logger.debug if goodbye else logger.info)(
             "netpycos: peer %s (%s) is offline: %s", peer.location, peer.name, why)
+        self._peer_ended(peer, lambda rtask: True)
+
+    def _peer_ended(self, peer, ours):
+        """Forget ``peer`` and end every wait on it: requests (but those the
+        caller took out of _pending first), boxes and monitors of its tasks
+        for which ``ours(rtask)``; Offline to the status tasks."""
         loc = peer.location
         with self._lock:
             if self._peers.get(loc) is peer:
@@ -356,7 +383,6 @@ class Node(object):
         peer.close(graceful=False)
         was_online = peer.online
         peer.online = False
-        # every wait on it ends now
         for req, w in list(self._pending.items()):
             if w.loc == loc and self._pending.pop(req, None) is w:
                 w.resolve(w.fail)
@@ -366,20 +392,60 @@ class Node(object):
                 if not lst:
                     del self._watches[key]
         for req, rtask in list(self._boxes.items()):
-            if rtask._location == loc:
+            if rtask._location == loc and ours(rtask):
                 self._boxes.pop(req, None)
                 if not rtask._box.held:          # (else its caller settles it)
                     self._box_set(rtask._box, refs._offline_status(rtask))
-        mons = self._rmonitors.pop(loc, None)
-        if mons:
-            for rtask, monitor in mons:
-                monitor.send(refs._offline_status(rtask))
+        with self._lock:
+            mons = self._rmonitors.pop(loc, None) or {}
+            ended = [key for key in mons if ours(key[0])]
+            if len(ended) < len(mons):           # (the next process's tasks')
+                kept = self._rmonitors.setdefault(loc, {})
+                for key in mons:
+                    if not ours(key[0]):
+                        kept[key] = None
+        for rtask, monitor in ended:
+            monitor.send(refs._offline_status(rtask))
         if self._files is not None:
             self._files.peer_gone(peer)
         if was_online:
-            status = PeerStatus(loc, peer.name, PeerStatus.Offline)
+            status = PeerStatus(loc, peer.name, PeerStatus.Offline, peer.stamps)
             for t in list(self._status_tasks):
                 t.send(status)
+
+    def _peer_restarted(self, old, sock, hello, ours):
+        """``sock`` (authenticated) is from another process than the one
+        ``old`` stood for (see Peer.attach): that one is offline; a new peer
+        takes the connection, with what was queued for ``old`` but never
+        written (it was meant for whoever listens there: frames for the old
+        process's tasks are dropped by the receiver, their stamps unknown
+        there) and the requests among those frames."""
+        logger.info("netpycos: peer %s (%s) is offline: restarted (another process at its "
+                    "address)", old.location, old.name)
+        with old.lock:
+            unsent, old.out = old.out, []
+            down = old.conn is None
+        keep = []
+        if down:
+            # asked since the old connection was lost: never written to it
+            for req, w in list(self._pending.items()):
+                if (w.loc == old.location and w.gen == old.gen
+                        and self._pending.pop(req, None) is w):
+                    keep.append((req, w))
+        stamps = old.stamps
+        self._peer_ended(old, lambda rtask: rtask._stamp in stamps)
+        new = self._get_peer(old.location)
+        if new is None:                          # (closing)
+            sock.close()
+            for req, w in keep:
+                w.resolve(w.fail)
+            return
+        with new.lock:
+            new.out[:0] = unsent
+        for req, w in keep:
+            w.gen = new.gen
+            self._pending[req] = w
+        new.attach(sock, hello, ours)
 
     # ---- incoming -------------------------------------------------------------------
 
@@ -562,6 +628,7 @@ class Node(object):
         req = next(self._reqs)
         data = wire.frame(wire.F_MSG, self._dumps(("q", req, op, args), peer.proto))
         w = _Waiter(sched, task, fail, loc, on_reply)
+        w.gen = peer.gen
         r = sched._park(task, timeout, alarm, lambda t, why: self._gave_up(req, why))
         w.wid = task._wid
         self._pending[req] = w
@@ -579,6 +646,7 @@ class Node(object):
             return None
         req = next(self._reqs)
         w = _SyncWaiter(loc)
+        w.gen = peer.gen
         self._pending[req] = w
         if not peer.send_obj(("q", req, op, args)):
             self._pending.pop(req, None)

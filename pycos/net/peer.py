@@ -152,7 +152,8 @@ class Peer(object):
         self.node = node
         self.location = location
         self.name = name
-        self.boot = None                   # the incarnation its first hello named
+        self.stamps = ()                   # its process's (see attach), from its first hello
+        self.gen = 0                       # connections lost so far
         self.proto = min(node._proto, 5)   # until the handshake says what the peer has
         self.out = []                      # frames (bytes) waiting for the writer
         self.conn = None                   # the authenticated AsyncSocket
@@ -417,15 +418,14 @@ class Peer(object):
         address): the one we knew is offline -- what waited on it fails, its
         monitors get PeerOffline -- and the connection is a new peer's."""
         node = self.node
-        if self.boot is not None and hello.boot != self.boot:
-            node._peer_offline(self, "restarted (a new process at its address)")
-            peer = node._get_peer(self.location)
-            if peer is None or peer is self:     # (the node is closing)
-                sock.close()
-                return
-            peer.attach(sock, hello, ours)
+        if self.gone:                    # (a connect that ended after we gave up)
+            sock.close()
             return
-        self.boot = hello.boot
+        stamps = wire.stamps_of(hello.boot)
+        if self.stamps and stamps != self.stamps:
+            node._peer_restarted(self, sock, hello, ours)
+            return
+        self.stamps = stamps
         old = self.conn
         self.conn = sock
         self.conn_ours = ours
@@ -448,6 +448,7 @@ class Peer(object):
         logger.debug("connection to %s lost: %s", self.location, why)
         with self.lock:                  # not while a round-end write uses it
             self.conn = None
+            self.gen += 1
             sock.close()
         if not self.gone and not self.node._closing:
             self.want = True         # re-establish it, or declare the peer offline

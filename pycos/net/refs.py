@@ -310,4 +310,3 @@ class RemoteChannel(Channel):
 
 def _offline_status(task):
     return MonitorStatus(task, PeerOffline, "peer %s is offline" % (task._location,))
-

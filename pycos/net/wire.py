@@ -50,8 +50,9 @@ MAGIC = b"pycos\x05\r\n"
 HELLO_MAX = 512
 HELLO_HEAD = len(MAGIC) + 2
 NONCE_SIZE = 32
-#: a scheduler's incarnation (``boot`` in its hellos): random, drawn at its start
-BOOT_SIZE = 8
+#: a process's incarnation (``boot`` in its hellos): the stamps of its two
+#: schedulers (random, drawn at its start; see pycos.net.refs), 8 bytes each
+BOOT_SIZE = 16
 PROOF_SIZE = 32          # HMAC-SHA256
 VERDICT_SIZE = 1 + PROOF_SIZE
 
@@ -94,8 +95,8 @@ def derive_key(secret, purpose=b"connection"):
 
 def make_hello(nonce, proto, addr, port, name, boot=None):
     """The bytes of a hello.  ``nonce``: NONCE_SIZE fresh random bytes;
-    ``boot``: BOOT_SIZE random bytes drawn once per scheduler (a process
-    restarted at the same address says another one)."""
+    ``boot``: the sender's incarnation (:func:`boot_of`): a process
+    restarted at the same address says another one."""
     if len(nonce) != NONCE_SIZE:
         raise ValueError("nonce must be %d bytes" % NONCE_SIZE)
     d = {"v": 1, "nonce": nonce.hex(), "proto": int(proto), "addr": addr, "port": int(port),
@@ -108,6 +109,16 @@ def make_hello(nonce, proto, addr, port, name, boot=None):
     if len(body) > HELLO_MAX:
         raise ValueError("hello too long (%d bytes): shorten the scheduler's name" % len(body))
     return MAGIC + struct.pack(">H", len(body)) + body
+
+
+def boot_of(stamps):
+    """The ``boot`` of a process whose schedulers have ``stamps`` (ints < 2**64)."""
+    return struct.pack(">QQ", *stamps)
+
+
+def stamps_of(boot):
+    """The stamps a ``boot`` names (a tuple), or () for None."""
+    return struct.unpack(">QQ", boot) if boot is not None else ()
 
 
 def parse_hello_head(head):

@@ -1,5 +1,6 @@
 """dispycos under faults, with real processes on hosts of their own
-(RELIABILITY.md section E: E1, E2, E3, E4, E6).
+(RELIABILITY.md section E: E1, E2, E3, E4, E6; and E7, ours: a node
+restarted on its address while cut off).
 
 Every test builds a private network of Linux network namespaces
 (tests/net/netns.py, through tests/dispy/dispyns.py): one host for the
@@ -71,6 +72,9 @@ JOB_BOUND = Z + 2 * P + JOB_HI
 CLOSE_BOUND = 10.0
 #: a connection reset is detected within this (RELIABILITY E4)
 RESET_BOUND = 1.0
+#: E7: a restarted node's predecessor declared gone within this of the link
+#: coming back (the first exchange after it meets the new process)
+RESTART_BOUND = 2 * P
 #: --peer back-off cap of dispycosnode (docs/dispycos.md: "capped at 30 s")
 PEER_RETRY_CAP = 30.0
 #: SYNs a node may send to an absent --peer scheduler in 30 s, once it has
@@ -609,6 +613,76 @@ def test_e4_blackhole_vs_reset(dnet, mode):
                                      if j.get("node") == a and j["t_start"] > t_rule])
     checks.fig("nojob", [j["i"] for j in jobs.values() if j["nojob"]])
     checks.fig("stuck", [j["i"] for j in jobs.values() if not j["results"] and not j["nojob"]])
+    checks.verify(client, nodes)
+
+
+# ---- E7: a node restarted on its address --------------------------------------------
+
+
+@pytest.mark.timeout(180)
+def test_e7_node_restarted_on_its_address(dnet):
+    """E7 (ours): a node's host is cut off, crashes (kill -9 of its daemon and
+    servers) and has its node started again -- same address, same ports --
+    before the link comes back, so no refused connection tells the client
+    anything: its connections to the old processes just meet the new ones.
+    The client tells them apart by the incarnation in netpycos's hellos:
+    the old node is declared gone within RESTART_BOUND of the link coming
+    back (not a zombie period after its last pulse), its running jobs end
+    with PeerOffline -- none stuck, each reported once -- and the new node
+    and its servers are initialized and get jobs."""
+    checks = Checks("E7")
+    net, client, nodes = start_cluster(dnet, 2)
+    victim = nodes[0]
+    a, h = victim.addr, victim.host
+    n1, n2 = 30, 20
+    client.send("run %d 3 %s %s" % (n1, JOB_LO, JOB_HI))
+    client.wait_event(lambda e: e["ev"] == "submitted" and node_of(e["server"]) == a, 60,
+                      "a job on the victim")
+    t_down = time.monotonic()
+    h.link_down()
+    net.kill_host(h)
+    victim.wait_exit(10)
+    nodes[0] = net.start_node(0, CPUS, P, Z, D)
+    nodes[0].wait_line(r"^dispycosnode ", 30)
+    h.link_up()
+    t_up = time.monotonic()
+    checks.fig("link_down_s", t_up - t_down)
+    dead = dead_event(client, a, t_down, Z + 2 * P + 10)
+    checks.fig("declared_dead_after_up_s", dead["t"] - t_up if dead else None)
+    checks.check(dead is not None and dead["t"] - t_up <= RESTART_BOUND,
+                 "old node not declared gone within %.1f s of the link coming back"
+                 % RESTART_BOUND)
+    try:
+        srv = client.wait_count(lambda e: e["ev"] == "status" and e["kind"] == "ServerInitialized"
+                                and node_of(e["server"]) == a, CPUS, 30,
+                                "the new node's servers initialized", since=t_up)
+        checks.fig("servers_back_s", srv[-1]["t"] - t_up)
+    except AssertionError:
+        checks.check(False, "the new node's servers were not initialized within 30 s")
+    client.send("run %d 4 %s %s" % (n2, JOB_LO, JOB_HI))
+    try:
+        client.wait_count(terminal, n1 + n2, 90, "job ends")
+    except AssertionError:
+        pass                                       # (accounted for below)
+    close_client(client, checks)
+    jobs, problems = account(client, n1 + n2)
+    for p in problems:
+        checks.check(False, p)
+    lost = [j for j in running_at(jobs, t_down, a) if not in_flight(j, t_down)]
+    checks.fig("victim_jobs_at_cut", len(lost))
+    checks.check(lost, "no job was running on the node when it was cut off")
+    checks.fig("victim_job_kinds", sorted({str(j.get("kind")) for j in lost}))
+    checks.check(all(j.get("kind") == "PeerOffline" for j in lost),
+                 "jobs of the old node that did not end with PeerOffline: %r"
+                 % [(j["i"], j.get("kind")) for j in lost if j.get("kind") != "PeerOffline"])
+    again = [j for j in jobs.values() if j.get("node") == a and j["t_start"] > t_up]
+    checks.fig("jobs_on_new_node", len(again))
+    checks.check(again, "the new node got no jobs")
+    bad = [(j["i"], j.get("kind")) for j in again if j.get("kind") != "ok"]
+    checks.check(not bad, "jobs on the new node failed: %r" % bad)
+    stuck = [j["i"] for j in jobs.values() if not j["results"] and not j["nojob"]]
+    checks.fig("stuck", stuck)
+    checks.check(not stuck, "jobs that never ended: %r" % stuck)
     checks.verify(client, nodes)
 
 

@@ -42,13 +42,14 @@ def watch(task=None):
     sched.peer_status(task)
     s = yield pycos.Task.locate("sleeper", loc, timeout=10)
     yield task.monitor(s)
-    got = []
+    got, statuses = [], []
     while len(got) < 2 or not got[-1].startswith("online"):
         m = yield task.receive(timeout=20)
         if m is None:
             say("SILENT", *got)
             return
         if isinstance(m, pycos.PeerStatus):
+            statuses.append(m)
             got.append(("online" if m.status == pycos.PeerStatus.Online else "offline"))
             if m.status == pycos.PeerStatus.Online and len(got) == 1:
                 say("WATCHING")
@@ -57,6 +58,10 @@ def watch(task=None):
     s2 = yield pycos.Task.locate("sleeper", loc, timeout=10)
     say("SEEN", *got[1:])
     say("NEW", "same" if s2 == s else "other" if s2 is not None else "none")
+    # which process each status is about: the old sleeper's, or the new one's
+    off, on = statuses[-2], statuses[-1]
+    say("ABOUT", off.about(s), off.about(s2), on.about(s), on.about(s2),
+        statuses[0].about(s))
 pycos.Task(watch)
 serve()
 """
@@ -106,3 +111,29 @@ def test_peer_restarted_at_its_address_is_offline_then_new(spawn):
     assert sorted(seen[:-1]) == ["monitor-PeerOffline", "offline"], observer.output()
     assert seen[-1] == "online", observer.output()
     assert observer.expect("^NEW ").string == "NEW other", observer.output()
+    # the first Online and the Offline are about the old process, the last
+    # Online about the new one
+    assert observer.expect("^ABOUT ").string == "ABOUT True False False True True"
+
+
+def test_peer_status_about_and_pickle():
+    import pickle
+
+    import pycos
+    from pycos.netpycos import PeerStatus
+
+    class Ref(object):          # what about() reads of a remote task or channel
+        def __init__(self, loc, stamp):
+            self.location, self._stamp = loc, stamp
+    loc = pycos.Location("127.0.0.1", 9705)
+    st = PeerStatus(loc, "p", PeerStatus.Offline, (3, 5))
+    assert st.about(Ref(loc, 3)) and st.about(Ref(loc, 5))
+    assert not st.about(Ref(loc, 7))                          # a successor's
+    assert not st.about(Ref(pycos.Location("127.0.0.1", 9706), 3))
+    assert not st.about(object())
+    assert PeerStatus(loc, "p", PeerStatus.Offline).about(Ref(loc, 7))   # (stamps unknown)
+    back = pickle.loads(pickle.dumps(st))
+    assert (back.location, back.name, back.status, back._stamps) == (loc, "p", 0, (3, 5))
+    old = PeerStatus.__new__(PeerStatus)
+    old.__setstate__((loc, "p", 1))                            # (a 3-field state)
+    assert old.about(Ref(loc, 7)) and old.status == 1
