@@ -88,6 +88,37 @@ int ct_count_fds(void)
     return list_handles(tmp, MAX_LISTED);
 }
 
+/* What kind of object handle h is ("Event", "File", "Semaphore"...), for
+ * the leak report: NtQueryObject's ObjectTypeInformation (ntdll, looked up
+ * at run time). */
+typedef LONG(NTAPI *query_object_fn)(HANDLE, int, void *, ULONG, ULONG *);
+
+static void handle_kind(uintptr_t h, char *out, size_t size)
+{
+    static query_object_fn query;
+    snprintf(out, size, "?");
+    if (!query) {
+        HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+        if (!ntdll) return;
+        query = (query_object_fn)(void (*)(void))GetProcAddress(ntdll, "NtQueryObject");
+        if (!query) return;
+    }
+    /* OBJECT_TYPE_INFORMATION starts with the type's UNICODE_STRING name */
+    union {
+        struct {
+            USHORT len, max;
+            WCHAR *buf;
+        } name;
+        char raw[1024];
+    } info;
+    ULONG got = 0;
+    if (query((HANDLE)h, 2 /* ObjectTypeInformation */, &info, sizeof info, &got) != 0) return;
+    size_t n = info.name.len / sizeof(WCHAR), i;
+    for (i = 0; i < n && i + 1 < size; i++)
+        out[i] = info.name.buf[i] < 128 ? (char)info.name.buf[i] : '?';
+    out[i] = 0;
+}
+
 static int in_list(const uintptr_t *l, int n, uintptr_t h)
 {
     for (int i = 0; i < n; i++)
@@ -142,6 +173,31 @@ static void warm_up(const char *backend)
     ct_close(p[1]);
 }
 
+static int on_wine(void)
+{
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    return ntdll && GetProcAddress(ntdll, "wine_get_version");
+}
+
+/* Wine's own: one Event handle that Wine's ntdll creates, at most once per
+ * process, in a rare race between a thread blocked in
+ * GetQueuedCompletionStatusEx and another posting to the port (about one
+ * process in ten for wakeup_from_thread's 300 rounds).  Reproduced without
+ * pycos's code: a thread that PostQueuedCompletionStatus()es while the main
+ * thread waits, nothing else (see docs/reactor.md); the reactor itself
+ * never creates an Event.  So under Wine one new Event is not counted as a
+ * leak -- any other handle, or a second Event, still is. */
+static int wine_event(uintptr_t h, int *allowed)
+{
+    char kind[64];
+    handle_kind(h, kind, sizeof kind);
+    if (*allowed > 0 && strcmp(kind, "Event") == 0 && on_wine()) {
+        (*allowed)--;
+        return 1;
+    }
+    return 0;
+}
+
 static int run_child(int index, const char *backend)
 {
     SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
@@ -153,10 +209,14 @@ static int run_child(int index, const char *backend)
     registry[index].fn(backend);
     int na = list_handles(after, MAX_LISTED);
     GetProcessHandleCount(GetCurrentProcess(), &total1);
-    int leaked = 0;
+    int leaked = 0, wine_events = 1;
     for (int i = 0; i < na; i++) {
         if (in_list(before, nb, after[i])) continue;
-        fprintf(stderr, "    handle leaked by the test: 0x%llx\n", (unsigned long long)after[i]);
+        if (wine_event(after[i], &wine_events)) continue;
+        char kind[64];
+        handle_kind(after[i], kind, sizeof kind);
+        fprintf(stderr, "    handle leaked by the test: 0x%llx (%s)\n",
+                (unsigned long long)after[i], kind);
         leaked++;
     }
     for (int i = 0; i < nb; i++) {
@@ -165,7 +225,8 @@ static int run_child(int index, const char *backend)
                 (unsigned long long)before[i]);
         leaked++;
     }
-    if (!leaked && total1 > total0) {   /* Windows: beyond the probed values */
+    /* Windows: beyond the probed values */
+    if (!leaked && total1 > total0 + (wine_events == 0)) {
         fprintf(stderr, "    the test left %lu handle(s) open\n", (unsigned long)(total1 - total0));
         leaked++;
     }
@@ -176,10 +237,7 @@ static unsigned time_limit(void)
 {
     const char *s = getenv("CTEST_TIMEOUT");
     if (s && atoi(s) > 0) return (unsigned)atoi(s);
-    return GetModuleHandleW(L"ntdll.dll") &&
-                   GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version")
-               ? 30
-               : 10;
+    return on_wine() ? 30 : 10;
 }
 
 int main(int argc, char **argv)
