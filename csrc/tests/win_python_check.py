@@ -69,6 +69,7 @@ def load_reactor(repo, dll):
     lib = ffi.dlopen(dll)
     mod = types.ModuleType("pycos._reactor")
     mod.ffi, mod.lib = ffi, lib
+    mod.__file__ = dll               # (what `python -m pycos` reports as the extension)
     sys.modules["pycos._reactor"] = mod
     if repo not in sys.path:
         sys.path.insert(0, repo)
@@ -149,6 +150,23 @@ SITECUSTOMIZE = """\
 # made by csrc/tests/win_python_check.py setup: pycos._reactor from the DLL
 import os
 import sys
+
+# Under Wine: platform's WMI query fails as on a Windows without WMI (then
+# platform falls back to sys.getwindowsversion()).  Wine 8 does not
+# implement what the query calls (propsys.VariantToString): the process
+# dies -- in platform.platform(), which `python -m pycos` reports, and in
+# hypothesis's import.
+import ctypes
+try:
+    _wine = hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+except OSError:
+    _wine = False
+if _wine:
+    import platform
+
+    def _no_wmi(*args):
+        raise OSError("WMI: not under Wine")
+    platform._wmi_query = _no_wmi
 
 if os.environ.get("PYCOS_WINE_REPO") and os.environ.get("PYCOS_WINE_REACTOR"):
     _here = os.environ["PYCOS_WINE_REPO"] + "/csrc/tests"

@@ -257,7 +257,7 @@ def _format_exc(exc):
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
-_CORE_DIR = os.path.dirname(os.path.abspath(__file__))
+_CORE_DIR = os.path.normcase(os.path.dirname(os.path.abspath(__file__)))
 
 #: seconds a wait of a plain thread (value(), join(), finish()) blocks at a
 #: time: a Ctrl-C that came just before the thread blocked -- Python runs
@@ -288,7 +288,9 @@ def _cut_core_tail(tb):
     error is about the user's line above them."""
     last_user = None
     while tb is not None:
-        if os.path.dirname(tb.tb_frame.f_code.co_filename) != _CORE_DIR:
+        # (normalized: on Windows a frame's file may say Z:\\a/b\\c.py)
+        if os.path.normcase(os.path.dirname(os.path.abspath(
+                tb.tb_frame.f_code.co_filename))) != _CORE_DIR:
             last_user = tb
         tb = tb.tb_next
     if last_user is not None and last_user.tb_next is not None:

@@ -83,8 +83,9 @@ _BYTES_IN_PLACE = platform.python_implementation() == "CPython"
 #: Big reads (the last one brought at least _BIG bytes) on CPython: the
 #: handler of a lazy recv reads with os.read, straight into the bytes object
 #: it returns, instead of into the scratch buffer and then copying (a 64 KiB
-#: message costs a memcpy less; PyPy copies inside os.read anyway).
-_DIRECT_READS = _BYTES_IN_PLACE
+#: message costs a memcpy less; PyPy copies inside os.read anyway).  Not on
+#: Windows: a socket there is no file descriptor os.read can take.
+_DIRECT_READS = _BYTES_IN_PLACE and os.name != "nt"
 _BIG = 16384
 #: ... up to this size: os.read allocates all ``n`` bytes first, and larger
 #: blocks are mmap'ed, shrunk with mremap and munmap'ed by the C allocator:

@@ -42,7 +42,7 @@ import threading
 import time
 import traceback
 
-from typing import Any
+from typing import Any, Tuple
 
 from pycos import config
 from pycos.core.log import logger
@@ -73,11 +73,11 @@ class PeerStatus(object):
 
     __slots__ = ("location", "name", "status", "_stamps")
 
-    def __init__(self, location: Location, name: str, status: int, _stamps=()) -> None:
+    def __init__(self, location: Location, name: str, status: int) -> None:
         self.location = location
         self.name = name
         self.status = status
-        self._stamps = _stamps
+        self._stamps: Tuple[int, ...] = ()     # its process's (see about): the node sets them
 
     def about(self, obj: Any) -> bool:
         """Whether remote task or channel ``obj`` lives in the process this
@@ -347,7 +347,8 @@ class Node(object):
 
     def _peer_online(self, peer):
         logger.debug("peer %s (%s) is online", peer.location, peer.name)
-        status = PeerStatus(peer.location, peer.name, PeerStatus.Online, peer.stamps)
+        status = PeerStatus(peer.location, peer.name, PeerStatus.Online)
+        status._stamps = peer.stamps
         for t in list(self._status_tasks):
             if t.send(status) < 0:
                 self._status_tasks.remove(t)
@@ -409,7 +410,8 @@ class Node(object):
         if self._files is not None:
             self._files.peer_gone(peer)
         if was_online:
-            status = PeerStatus(loc, peer.name, PeerStatus.Offline, peer.stamps)
+            status = PeerStatus(loc, peer.name, PeerStatus.Offline)
+            status._stamps = peer.stamps
             for t in list(self._status_tasks):
                 t.send(status)
 

@@ -26,6 +26,16 @@ from pycos import AsyncSocket, MonitorStatus, Pycos, Task
 pytestmark = pytest.mark.timeout(60)
 
 LIMIT = 10          # seconds any single test coroutine may take
+#: backends whose loop has no pollable descriptor (an asyncio loop cannot
+#: drive an embedded scheduler on them), and one of them compiled in here
+NO_FD = ("poll", "iocp")
+NO_FD_BACKEND = next(b for b in NO_FD if b in pycos.reactor.backends())
+#: shared mode (an embedded scheduler driven by the asyncio loop) needs a
+#: backend with a descriptor: Windows has only iocp (and its Proactor loop
+#: takes no readers), so there attach() always gives the scheduler a thread
+NEEDS_SHARED = pytest.mark.skipif(
+    not any(b not in NO_FD for b in pycos.reactor.backends()),
+    reason="no reactor backend with a pollable descriptor here (Windows: iocp only)")
 
 
 def _fds():
@@ -79,7 +89,7 @@ def clean():
     assert not leaked, leaked
 
 
-@pytest.fixture(params=["shared", "threads"])
+@pytest.fixture(params=[pytest.param("shared", marks=NEEDS_SHARED), "threads"])
 def mode(request, clean):
     return request.param
 
@@ -536,6 +546,7 @@ def test_pycos_socket_calls_from_a_coroutine_and_pycos_client_of_asyncio_server(
 # ---- threads -------------------------------------------------------------------------------
 
 
+@NEEDS_SHARED
 def test_one_thread_serves_both(clean):
     threads_before = threading.active_count()
 
@@ -659,7 +670,7 @@ def test_attach_creates_the_right_scheduler(clean, backend_name):
         bridge = pycos.aio.attach()
         try:
             sched = Pycos.existing()
-            has_fd = backend_name != "poll"
+            has_fd = backend_name not in NO_FD
             assert bridge.shared_thread == has_fd == sched.embedded
             assert bridge.scheduler is sched and bridge.loop is asyncio.get_running_loop()
             assert bridge.statistics()["attached"]
@@ -678,6 +689,7 @@ def _one(task=None):
     return 1
 
 
+@NEEDS_SHARED
 def test_detach_leaves_a_working_scheduler(clean):
     sched = _embedded()
 
@@ -697,6 +709,7 @@ def test_detach_leaves_a_working_scheduler(clean):
     sched.finish()
 
 
+@NEEDS_SHARED
 def test_finish_detaches(clean):
     sched = _embedded()
 
@@ -770,7 +783,7 @@ def test_precise_errors(clean):
         Pycos.existing().finish()
 
         # an embedded scheduler on a backend without a pollable descriptor
-        Pycos(embedded=True, backend="poll")
+        Pycos(embedded=True, backend=NO_FD_BACKEND)
 
         async def refused():
             with pytest.raises(RuntimeError, match="no pollable descriptor"):
@@ -781,6 +794,7 @@ def test_precise_errors(clean):
         loop.close()
 
 
+@NEEDS_SHARED
 def test_a_loop_closed_without_detaching(clean):
     """The program forgot to detach: the scheduler notices the closed loop
     and carries on without it (finish() drives it)."""

@@ -87,7 +87,9 @@ def test_a_4x_debug_program_sees_the_scheduler_lines_4x_printed():
         "pycos.logger.setLevel(pycos.Logger.DEBUG)\n"
         "def work(task=None):\n"
         "    msg = yield task.receive(timeout=10, alarm_value='no waiting line')\n"
-        "    print('work done:', msg, flush=True)\n"
+        # (one write: between print's pieces -- the text, then its end --
+        # the main thread's log line could come in)
+        "    import sys; sys.stdout.write('work done: %s\\n' % msg); sys.stdout.flush()\n"
         "t = pycos.Task(work)\n"
         "def see(record):\n"
         "    if record.getMessage().startswith('waiting for'):\n"

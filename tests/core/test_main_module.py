@@ -42,7 +42,8 @@ def test_report(backend):
     rc, out, err = _run(backend=backend)
     assert rc == 0 and err == "", (rc, out, err)
     f = _fields(out)
-    assert f["pycos"] == "%s (%s)" % (pycos.__version__, os.path.dirname(pycos.__file__))
+    assert f["pycos"] == "%s (%s)" % (pycos.__version__,
+                                      os.path.dirname(os.path.abspath(pycos.__file__)))
     impl = platform.python_implementation()
     assert f["python"].startswith(impl + " ") and platform.python_version() in f["python"]
     assert f["python"].endswith("(%s)" % sys.executable)

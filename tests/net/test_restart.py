@@ -126,7 +126,8 @@ def test_peer_status_about_and_pickle():
         def __init__(self, loc, stamp):
             self.location, self._stamp = loc, stamp
     loc = pycos.Location("127.0.0.1", 9705)
-    st = PeerStatus(loc, "p", PeerStatus.Offline, (3, 5))
+    st = PeerStatus(loc, "p", PeerStatus.Offline)
+    st._stamps = (3, 5)                 # (what the node sets: the process's stamps)
     assert st.about(Ref(loc, 3)) and st.about(Ref(loc, 5))
     assert not st.about(Ref(loc, 7))                          # a successor's
     assert not st.about(Ref(pycos.Location("127.0.0.1", 9706), 3))
