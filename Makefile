@@ -269,8 +269,14 @@ pytest-wine: $(WINPY_DIR)/.ready $(WINPY_DIR)/rx_reactor.dll $(WINE_PREFIX)/.rea
 	@rc=0; true | $(WINE_ENV) PYCOS_WINE_REPO='Z:$(CURDIR)' \
 	    PYCOS_WINE_REACTOR='Z:$(CURDIR)/$(WINPY_DIR)/rx_reactor.dll' \
 	    $(WINE) $(WINPY_DIR)/py/python.exe -m pytest -p no:cacheprovider -q -rfEs \
-	    --continue-on-collection-errors $(WINE_PYTEST_ARGS) 2>&1 | cat || rc=$$?; \
-	    $(WINE_ENV) $(WINESERVER) -k 2>/dev/null || true; exit $$rc
+	    --continue-on-collection-errors $(WINE_PYTEST_ARGS) 2>&1 | tee build/pytest-wine.log \
+	    || rc=$$?; \
+	    $(WINE_ENV) $(WINESERVER) -k 2>/dev/null || true; \
+	    last=$$(tail -n 1 build/pytest-wine.log); \
+	    n() { echo "$$last" | grep -o "[0-9]* $$1" | cut -d' ' -f1 || true; }; \
+	    f=$$(n failed); e=$$(n error); \
+	    echo "pytest-wine: $$(n passed | grep . || echo 0) passed, $$(( $${f:-0} + $${e:-0} )) failed, $$(n skipped | grep . || echo 0) skipped"; \
+	    exit $$rc
 
 # ---- Python tests -----------------------------------------------------------
 
