@@ -443,6 +443,8 @@ class Node(object):
                 w.resolve(w.fail)
             return
         with new.lock:
+            # (pickled for the old process's protocol: every Python we
+            # support reads 5, the highest any peer offers today)
             new.out[:0] = unsent
         for req, w in keep:
             w.gen = new.gen
