@@ -472,7 +472,10 @@ class Runner:
         self.sizes = dict(SIZES[self.mode])
         if opts.duration:
             self.sizes["duration"] = opts.duration
-        self.timeout = 120 if opts.quick else 900
+        # quick: a run of the tiny sizes takes seconds (a node, Dask's
+        # cluster); what takes a minute hangs -- as the original's dispycos
+        # can (a lost completion), which cost CI two minutes at 120 s
+        self.timeout = 60 if opts.quick else 900
         self.available = {}
         self.stderr_dir = tempfile.mkdtemp(prefix="pycos-bench-log-")
         self.failed = False
