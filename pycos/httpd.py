@@ -23,6 +23,7 @@ import numbers
 import os
 import secrets
 import socket
+import sys
 import time
 
 try:
@@ -117,7 +118,10 @@ class HTTPServer(object):
         self.url = "%s://%s:%d/?token=%s" % ("https" if self._tls else "http", shown,
                                              self.port, token)
         logger.info("httpd: serving the dispycos client at %s", self.url)
-        print("pycos.httpd: open %s" % (self.url,), flush=True)
+        # one write: print's text and its newline are two, and a log line
+        # from another thread could come between them (seen in CI)
+        sys.stdout.write("pycos.httpd: open %s\n" % (self.url,))
+        sys.stdout.flush()
         if not open_reads:
             logger.info("httpd: listening beyond loopback (%s): every request needs the token",
                         host or "every interface")
