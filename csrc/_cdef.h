@@ -77,6 +77,7 @@ int64_t rx_sendto(rx_loop *loop, int fd, const void *buf, size_t len, const void
 int64_t rx_watch(rx_loop *loop, int fd, int sides, int64_t token);
 int rx_cancel(rx_loop *loop, int fd, int sides);
 int64_t rx_pending_done(const rx_loop *loop, int fd, int side);
+int64_t rx_withdraw(rx_loop *loop, int fd, int side);
 int rx_forget(rx_loop *loop, int fd);
 int rx_drained(rx_loop *loop, int fd, int sides);
 void *rx_arena(rx_loop *loop, size_t *size);

@@ -654,8 +654,14 @@ static void finish(rx_loop *loop, iocp_fd *st, iocp_req *r, int64_t res)
     if (r->side == RX_READ) st->rd = NULL;
     else st->wr = NULL;
     loop->pending_ops--;
-    if (r->kind == OP_WATCH)
+    if (r->kind == OP_WATCH) {
+        /* The zero-byte recv of a stream socket failed (a reset): the next
+         * recv reports it, as it would on Linux.  It may not hear of it
+         * again: Wine reads a connection reset before the call as a clean
+         * end of stream. */
+        if (res < 0 && st->sock == 1 && st->type == SOCK_STREAM) st->rd_err = (int32_t)res;
         rx__push(loop, r->token, RX_EV_READY, RX_READ, 0);
+    }
     else
         rx__push(loop, r->token, RX_EV_DONE, (int64_t)r->done, res);
     req_free(loop, r);
@@ -739,6 +745,19 @@ static int64_t io_pending_done(const rx_loop *loop, int fd, int side)
     return r->kind == OP_CONNECT ? 0 : (int64_t)r->done;
 }
 
+/* The kernel call in flight may have moved bytes since the last poll: the
+ * cancel waits for it and advance() counts them into r->done.  The request
+ * is not freed before its packet is dequeued (a later rx_poll). */
+static int64_t io_withdraw(rx_loop *loop, int fd, int side)
+{
+    iocp_fd *st = fd < 0 ? NULL : find(loop->bdata, fd);
+    if (!st) return -ENOENT;
+    iocp_req *r = side == RX_READ ? st->rd : st->wr;
+    if (!r) return -ENOENT;
+    cancel_side(loop, st, r, 1);
+    return r->kind == OP_CONNECT ? 0 : (int64_t)r->done;
+}
+
 static int io_take_error(rx_loop *loop, int fd)
 {
     iocp_fd *st = fd < 0 ? NULL : find(loop->bdata, fd);
@@ -756,7 +775,7 @@ static int io_drained(rx_loop *loop, int fd, int sides)
 
 static const struct rx_ops iocp_ops = {
     io_recv, io_send, io_accept, io_connect, io_recvfrom, io_sendto, io_watch,
-    io_cancel, io_pending_done, io_forget, io_take_error, io_drained,
+    io_cancel, io_pending_done, io_withdraw, io_forget, io_take_error, io_drained,
 };
 
 /* ---- the backend --------------------------------------------------------- */

@@ -126,6 +126,7 @@ struct rx_ops {
     int64_t (*watch)(rx_loop *loop, int fd, int sides, int64_t token);
     int (*cancel)(rx_loop *loop, int fd, int sides);
     int64_t (*pending_done)(const rx_loop *loop, int fd, int side);
+    int64_t (*withdraw)(rx_loop *loop, int fd, int side);
     int (*forget)(rx_loop *loop, int fd);
     int (*take_error)(rx_loop *loop, int fd);
     int (*drained)(rx_loop *loop, int fd, int sides);

@@ -418,6 +418,12 @@ int64_t rx_pending_done(const rx_loop *loop, int fd, int side)
     return loop->ops->pending_done(loop, fd, side);
 }
 
+int64_t rx_withdraw(rx_loop *loop, int fd, int side)
+{
+    if (side != RX_READ && side != RX_WRITE) return -ENOENT;
+    return loop->ops->withdraw(loop, fd, side);
+}
+
 int rx_take_error(rx_loop *loop, int fd)
 {
     return loop->ops->take_error(loop, fd);
@@ -961,6 +967,15 @@ int64_t rx_pending_done(const rx_loop *loop, int fd, int side)
     const rx_op *op = side == RX_READ ? &loop->fds[fd].rd : &loop->fds[fd].wr;
     if (op->kind == OP_NONE || (side != RX_READ && side != RX_WRITE)) return -ENOENT;
     return op->kind == OP_CONNECT ? 0 : (int64_t)op->done;
+}
+
+/* (readiness backends: an operation moves bytes only inside rx_* calls and
+ * rx_poll, so what it has done is final once it is cancelled) */
+int64_t rx_withdraw(rx_loop *loop, int fd, int side)
+{
+    int64_t done = rx_pending_done(loop, fd, side);
+    if (done >= 0) rx_cancel(loop, fd, side);
+    return done;
 }
 
 int rx_take_error(rx_loop *loop, int fd)

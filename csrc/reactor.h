@@ -195,6 +195,13 @@ int rx_cancel(rx_loop *loop, int fd, int sides);
  * cancels it on a timeout.  -ENOENT when nothing is pending there. */
 int64_t rx_pending_done(const rx_loop *loop, int fd, int side);
 
+/* Cancel the operation pending on fd's `side` (as rx_cancel) and return the
+ * bytes it moved in the end: what a caller giving up (a timeout, a close)
+ * keeps.  Unlike rx_pending_done() then rx_cancel(), it also counts what a
+ * completion backend's kernel call moved after the last rx_poll() but
+ * before the cancel took hold.  -ENOENT when nothing is pending there. */
+int64_t rx_withdraw(rx_loop *loop, int fd, int side);
+
 /* Cancel everything on fd (as rx_cancel) and drop it from the loop.  Call it
  * before closing a descriptor the loop has seen. */
 int rx_forget(rx_loop *loop, int fd);

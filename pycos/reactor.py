@@ -399,6 +399,15 @@ class Loop(object):
         n = lib.rx_pending_done(self._l, fd, side)
         return None if n < 0 else n
 
+    def withdraw(self, fd, side):
+        """Cancel the operation pending on ``fd``'s ``side`` (as :meth:`cancel`)
+        and return the bytes it moved in the end, or None when nothing is
+        pending there.  Unlike :meth:`pending_done` then :meth:`cancel`, it
+        counts what a completion backend's (iocp's) kernel call moved since
+        the last poll, before the cancel took hold."""
+        n = lib.rx_withdraw(self._l, fd, side)
+        return None if n < 0 else n
+
     def take_error(self, fd):
         """The error an ``all=True`` recv on ``fd`` met after it had read
         some data (it returned the data), as an OSError, cleared; None when

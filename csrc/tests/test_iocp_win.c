@@ -145,6 +145,53 @@ TEST(iocp_recv_reset)
     rx_loop_close(loop);
 }
 
+/* rx_withdraw counts what the kernel call in flight moved since the last
+ * poll: an RX_ALL recv whose first bytes the kernel has taken off the
+ * socket (its completion still queued) gives them back, where
+ * rx_pending_done() still says 0 */
+TEST(iocp_withdraw_counts_the_call_in_flight)
+{
+    rx_loop *loop = ct_loop(backend);
+    int sv[2];
+    ct_socketpair(sv);
+    char buf[100];
+    CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_ALL, 1), RX_PENDING);
+    ct_write_all(sv[1], "part", 4);
+    u_long unread = 1;
+    for (int i = 0; i < 5000 && unread; i++) {   /* until the kernel took them */
+        CHECK_WSA(ioctlsocket((SOCKET)sv[0], FIONREAD, &unread));
+        if (unread) Sleep(1);
+    }
+    CHECK_EQ(unread, 0);
+    CHECK_EQ(rx_pending_done(loop, sv[0], RX_READ), 0);
+    CHECK_EQ(rx_withdraw(loop, sv[0], RX_READ), 4);
+    CHECK(memcmp(buf, "part", 4) == 0);
+    rx_event ev;
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 1, RX_EV_DONE, 4, -ECANCELED);
+    close_pair(loop, sv);
+    rx_loop_close(loop);
+}
+
+/* a lazy recv (a zero-byte WSARecv) waiting when the peer resets: READY,
+ * then the recv says reset, not end of stream */
+TEST(iocp_lazy_recv_reset)
+{
+    rx_loop *loop = ct_loop(backend);
+    int sv[2];
+    ct_socketpair(sv);
+    char buf[16];
+    CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 1), RX_PENDING);
+    reset_close(sv[1]);
+    rx_event ev;
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 1, RX_EV_READY, RX_READ, 0);
+    CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_LAZY, 2), -ECONNRESET);
+    CHECK_EQ(rx_forget(loop, sv[0]), 0);
+    ct_close(sv[0]);
+    rx_loop_close(loop);
+}
+
 struct reader {
     int fd;
     size_t len;

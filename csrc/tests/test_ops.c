@@ -1404,6 +1404,32 @@ TEST(pending_done)
     rx_loop_close(loop);
 }
 
+/* rx_withdraw: cancels one side and returns what its operation moved */
+TEST(withdraw)
+{
+    rx_loop *loop = ct_loop(backend);
+    int sv[2];
+    ct_socketpair(sv);
+    CHECK_EQ(rx_withdraw(loop, sv[0], RX_READ), -ENOENT);   /* unknown */
+    CHECK_EQ(rx_withdraw(loop, -1, RX_READ), -ENOENT);
+    char buf[10];
+    CHECK_EQ(rx_recv(loop, sv[0], buf, sizeof buf, RX_ALL, 1), RX_PENDING);
+    CHECK_EQ(rx_withdraw(loop, sv[0], RX_READ | RX_WRITE), -ENOENT);
+    CHECK_EQ(rx_withdraw(loop, sv[0], RX_WRITE), -ENOENT);   /* nothing there */
+    ct_write_all(sv[1], "abc", 3);
+    wait_progress(loop, sv[0], RX_READ, 3);
+    CHECK_EQ(rx_withdraw(loop, sv[0], RX_READ), 3);
+    CHECK_EQ(rx_withdraw(loop, sv[0], RX_READ), -ENOENT);    /* gone */
+    rx_event ev;
+    ct_wait_event(loop, &ev);
+    CHECK_EV(ev, 1, RX_EV_DONE, 3, -ECANCELED);
+    CHECK(memcmp(buf, "abc", 3) == 0);
+    forget_close(loop, sv[0]);
+    ct_close(sv[1]);
+    check_clean(loop);
+    rx_loop_close(loop);
+}
+
 TEST(forget_drops_everything)
 {
     rx_loop *loop = ct_loop(backend);

@@ -13,8 +13,8 @@ timeout, if any).  The completion event calls the handler, which turns the
 reactor's result into the value (or exception) the task wakes with.
 
 Timeouts and interruptions use the kernel's one timeout mechanism: the park
-carries a cancel hook.  On a timeout the hook asks the reactor how far the
-operation got (``pending_done``), cancels it, and wakes the task with the
+carries a cancel hook.  On a timeout the hook cancels the operation, asking
+the reactor how far it got (``withdraw``), and wakes the task with the
 partial result or ``socket.timeout``.  On an interruption (throw,
 terminate) it only cancels.  A cancelled operation's handler is dropped
 with it, so its late ``-ECANCELED`` event finds nobody, and tokens are never
@@ -465,8 +465,7 @@ class FDIO(object):
 
     def _withdraw(self, side, which):
         """Cancel the pending operation of ``side``; return bytes it moved."""
-        done = self._loop.pending_done(self._fd, which)
-        self._loop.cancel(self._fd, which)
+        done = self._loop.withdraw(self._fd, which)
         if done is None and side.kind == LAZY and side.buf is None:
             # nothing pending: the reactor has finished the read, and its
             # event is still on the way (queued, or later in the batch being

@@ -47,7 +47,7 @@ import subprocess
 import sys
 import threading
 from types import GeneratorType
-from typing import IO, Any, Dict, Generator, Literal, Optional, Tuple, Union
+from typing import Any, Dict, Generator, Literal, Optional, Tuple, Union
 
 from pycos.core.scheduler import INTERRUPT, PARKED, TIMEOUT, _check_timeout, _get_ident, \
     _sched_of_thread
@@ -63,27 +63,46 @@ _CHUNK = 65536
 
 
 class AsyncFile(FDIO):
-    """Asynchronous I/O on ``fd_or_fileobj``: an int descriptor or any
-    object with ``fileno()`` (closed with it).  Calls marked [y] are made in
-    a task as ``value = yield f.call(...)`` (docs/index.md explains the
-    marks); guide: docs/files.md."""
+    """Asynchronous I/O on ``fd_or_fileobj``: a descriptor (an int), any object with
+    ``fileno()`` (closed with the AsyncFile), or a path, opened as ``mode``
+    ('r', 'w' or 'a', with '+' and 'b' allowed).  On Windows an int is a
+    handle, as in pycos 4.x (from ``pycos.asyncfile.pipe()``, say), a path
+    is opened for overlapped I/O (``share``: its share mode, by default
+    read and write), and a pipe not opened for overlapped I/O is refused
+    (see :mod:`pycos.io.winpipe`).  Calls marked [y] are made in a task as
+    ``value = yield f.call(...)`` (docs/index.md explains the marks); guide:
+    docs/files.md."""
 
-    __slots__ = ("_fileobj", "_ahead", "_tty")
+    __slots__ = ("_fileobj", "_ahead", "_tty", "_crt")
 
-    def __init__(self, fd_or_fileobj: Union[int, Any]) -> None:
-        if isinstance(fd_or_fileobj, int):
-            fd, self._fileobj = fd_or_fileobj, None
-        elif hasattr(fd_or_fileobj, "fileno"):
-            fd, self._fileobj = fd_or_fileobj.fileno(), fd_or_fileobj
+    def __init__(self, fd_or_fileobj: Union[int, str, Any], mode: str = "r",
+                 share: Optional[int] = None) -> None:
+        what = fd_or_fileobj
+        if not isinstance(mode, str):
+            raise TypeError("AsyncFile: mode must be a str, not %r" % (type(mode).__name__,))
+        if sys.platform == "win32":
+            from pycos.io import winpipe
+            if isinstance(what, int) and what < 0:
+                raise ValueError("AsyncFile of a closed handle")
+            fd, crt, self._fileobj = winpipe.resolve(what, mode, share)
         else:
-            raise TypeError("AsyncFile needs a descriptor or an object with fileno(), not %r"
-                            % (type(fd_or_fileobj).__name__,))
+            if isinstance(what, str):
+                fd, self._fileobj = os.open(what, _posix_flags(mode), 0o666), None
+            elif isinstance(what, int) and not isinstance(what, bool):
+                fd, self._fileobj = what, None
+            elif hasattr(what, "fileno"):
+                fd, self._fileobj = what.fileno(), what
+            else:
+                raise TypeError("AsyncFile needs a descriptor, a path or an object with "
+                                "fileno(), not %r" % (type(what).__name__,))
+            crt = fd
         if fd < 0:
             raise ValueError("AsyncFile of a closed descriptor")
+        self._crt = crt
         self._fdio_init(fd)
         self._ahead = b""           # read ahead by readline
         try:
-            self._tty = os.isatty(fd)
+            self._tty = os.isatty(crt)
         except OSError:
             self._tty = False
 
@@ -91,8 +110,10 @@ class AsyncFile(FDIO):
         return "<pycos.AsyncFile fd=%d>" % self._fd
 
     def fileno(self) -> int:
-        """The descriptor (-1 once closed)."""
-        return self._fd
+        """The descriptor (-1 once closed); on Windows the C runtime's
+        descriptor of the handle (what ``subprocess`` takes as a child's
+        stream)."""
+        return self._crt if self._fd >= 0 else -1
 
     def __enter__(self) -> AsyncFile:
         return self
@@ -196,7 +217,7 @@ class AsyncFile(FDIO):
         if self._fileobj is not None:
             self._fileobj.close()
         else:
-            os.close(fd)
+            os.close(self._crt)
 
     @property
     def closed(self) -> bool:
@@ -204,12 +225,26 @@ class AsyncFile(FDIO):
         return self._fd < 0
 
 
-def _end(f: Optional[IO[Any]]) -> Optional[AsyncFile]:
-    """An AsyncFile for a Popen's pipe ``f``; None when there is no pipe or
-    it has been closed (by an earlier AsyncPipe's communicate, say)."""
+def _posix_flags(mode: str) -> int:
+    m = mode.replace("b", "")
+    plus = "+" in m
+    flags = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+             "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND}.get(m.replace("+", ""))
+    if flags is None:
+        raise ValueError("AsyncFile: mode must be 'r', 'w' or 'a' (with '+' and 'b' "
+                         "allowed), not %r" % (mode,))
+    if plus:
+        flags = (flags & ~os.O_WRONLY) | os.O_RDWR
+    return flags | getattr(os, "O_CLOEXEC", 0)
+
+
+def _end(f: Any) -> Optional[AsyncFile]:
+    """An AsyncFile for a Popen's pipe ``f`` (itself when it is one: Windows'
+    ``asyncfile.Popen``); None when there is no pipe or it has been closed
+    (by an earlier AsyncPipe's communicate, say)."""
     if f is None or getattr(f, "closed", False):
         return None
-    return AsyncFile(f)
+    return f if isinstance(f, AsyncFile) else AsyncFile(f)
 
 
 class AsyncPipe(object):

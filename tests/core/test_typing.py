@@ -96,7 +96,7 @@ def test_constructor_signatures():
         pycos.AsyncSocket: ["sock", "blocking", "keyfile", "certfile", "ssl_version",
                             "ssl_context", "server_hostname", "max_msg_size",
                             "handshake_timeout"],
-        pycos.asyncfile.AsyncFile: ["fd_or_fileobj"],
+        pycos.asyncfile.AsyncFile: ["fd_or_fileobj", "mode", "share"],
         pycos.asyncfile.AsyncPipe: ["first", "last"],
         pycos.Lock: [], pycos.RLock: [], pycos.Event: [],
         pycos.Condition: ["lock"],
@@ -128,7 +128,8 @@ def _exported():
 def _public_methods(cls):
     """(name, function) of the public methods of ``cls`` (inherited ones
     too) defined by pycos itself -- not the socket methods an AsyncSocket
-    passes through, whose docstrings name them."""
+    passes through, whose docstrings name them, nor what a class has from
+    the standard library (Windows' asyncfile.Popen is a subprocess.Popen)."""
     for name, value in inspect.getmembers(cls):
         if name.startswith("_") and name != "__call__":
             continue
@@ -139,7 +140,7 @@ def _public_methods(cls):
             value = raw.fget
         elif isinstance(raw, (staticmethod, classmethod)):
             value = raw.__func__
-        if inspect.isfunction(value):
+        if inspect.isfunction(value) and value.__module__.startswith("pycos"):
             yield name, value
 
 

@@ -1,4 +1,5 @@
 """Helpers shared by the pycos.io tests (imported as ``iohelp``)."""
+import os
 import socket
 
 from pycos.io import AsyncSocket
@@ -16,6 +17,21 @@ def _has_ipv6():
 
 
 HAS_IPV6 = _has_ipv6()
+
+
+def _under_wine():
+    if os.name != "nt":
+        return False
+    import ctypes
+    return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+
+
+#: Windows emulated by Wine (make pytest-wine), not a real Windows
+UNDER_WINE = _under_wine()
+#: iocp: a cancelled overlapped send does not say how much of it went
+SEND_CANCEL_COUNT = "iocp: a timed-out send counts only the bytes of the kernel calls that " \
+    "completed; a cancelled overlapped send reports no count (0 bytes under Wine, none "\
+    "documented on Windows)"
 
 LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 

@@ -27,6 +27,7 @@ import time
 
 import pytest
 
+WINDOWS = os.name == "nt"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLES = os.path.join(ROOT, "examples")
 
@@ -37,7 +38,13 @@ class Program(object):
 
     def __init__(self, argv, stdin=False):
         self.argv = argv
-        self.proc = subprocess.Popen(argv, cwd=ROOT, start_new_session=True,
+        # a process group of its own (Windows: no sessions; what the example
+        # starts there is killed with it by cleanup() on POSIX only)
+        group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if WINDOWS
+                 else {"start_new_session": True})
+        # (Windows: UTF-8 output, as on Linux, not the ANSI code page's)
+        env = dict(os.environ, PYTHONIOENCODING="utf-8") if WINDOWS else None
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, **group,
                                      stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines = queue.Queue()      # stdout lines not yet looked at by expect()
@@ -50,7 +57,7 @@ class Program(object):
 
     def _pump(self, f, is_out):
         for raw in iter(f.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if is_out:
                 self.stdout.append(line)
                 self.lines.put(line)
@@ -97,12 +104,19 @@ class Program(object):
         self.proc.send_signal(signal.SIGTERM)
         return self.wait(timeout)
 
+    def _kill_group(self):
+        if WINDOWS:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
     def cleanup(self):
         if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            self._kill_group()
         self.proc.wait(30)
         for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if f is not None:
@@ -113,10 +127,16 @@ class Program(object):
         for t in self.threads:
             t.join(10)
         # anything the example started in its group (grep, wc, sha1sum...)
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        self._kill_group()
+
+
+def stop(prog):
+    """End ``prog`` with SIGTERM, which the examples take as Ctrl-C: they
+    must exit cleanly (0).  Windows has no signal to give them (subprocess's
+    terminate() is TerminateProcess, which ends them at once), so there only
+    that they end is checked."""
+    rc = prog.stop()
+    assert WINDOWS or rc == 0, prog.output()
 
 
 @pytest.fixture
@@ -213,8 +233,8 @@ def test_echo_client_against_server(start):
     assert rc == 0, many.output()
     assert many.stdout[-1].startswith("400 of 400 echoes correct"), many.output()
     server.expect(r"closed after echoing \d+ bytes")
-    assert server.stop() == 0, server.output()
-    assert server.stdout[-1] == "stopping", server.output()
+    stop(server)
+    assert WINDOWS or server.stdout[-1] == "stopping", server.output()
 
 
 def test_echo_client_refused(start):
@@ -240,7 +260,7 @@ def test_echo_client_tls(start, pki):
                          "--server-hostname", "example.org", "secret")
     assert rc == 1, bad.output()
     assert "CERTIFICATE_VERIFY_FAILED" in bad.output() and "example.org" in bad.output()
-    assert server.stop() == 0, server.output()
+    stop(server)
 
 
 def test_echo_server_tls_with_openssl_s_client(start, pki):
@@ -258,7 +278,7 @@ def test_echo_server_tls_with_openssl_s_client(start, pki):
     client.close_stdin()                # s_client sends close_notify and exits
     assert client.wait() == 0, client.output()
     server.expect(r"closed after echoing 25 bytes")
-    assert server.stop() == 0, server.output()
+    stop(server)
 
 
 def test_echo_server_survives_plain_client_on_tls_port(start, pki):
@@ -274,7 +294,7 @@ def test_echo_server_survives_plain_client_on_tls_port(start, pki):
     rc, client = run_to_end(start, "echo_client.py", "--port", port, "--cafile", pki["ca_pem"],
                             "still alive")
     assert rc == 0, client.output()
-    assert server.stop() == 0, server.output()
+    stop(server)
 
 
 # -- HTTP -----------------------------------------------------------------------
@@ -326,7 +346,7 @@ def test_http_server_with_curl(start, curl):
     numbers = json.loads(run_curl(curl, base + "stats"))      # 7 curl runs, 8 requests
     assert (numbers["connections"], numbers["requests"]) == (7, 8), numbers
     server.expect(r"GET /stats 200")
-    assert server.stop() == 0, server.output()
+    stop(server)
 
 
 def test_http_server_no_keepalive_with_curl(start, curl):
@@ -335,7 +355,7 @@ def test_http_server_no_keepalive_with_curl(start, curl):
     out = run_curl(curl, "-o", "/dev/null", "-o", "/dev/null",
                    "-w", "%{http_code} %{num_connects}\n", base + "hello", base + "hello")
     assert out.split("\n")[:2] == ["200 1", "200 1"], out
-    assert server.stop() == 0, server.output()
+    stop(server)
 
 
 def test_http_server_many_curl_at_once(start, curl):
@@ -347,7 +367,7 @@ def test_http_server_many_curl_at_once(start, curl):
     for p in procs:
         assert p.wait() == 0, p.output()
         assert p.stdout == ["hello from pycos"] * 5, p.output()
-    assert server.stop() == 0, server.output()
+    stop(server)
 
 
 # -- chat -------------------------------------------------------------------------
@@ -386,7 +406,7 @@ def test_chat_clients_through_stdin(start):
 
     # the server goes away while bob's keyboard thread waits for a line:
     # bob must notice and exit anyway (stdin still open)
-    assert server.stop() == 0, server.output()
+    stop(server)
     assert bob.wait() == 0, bob.output()
     assert bob.stdout[-1] == "* disconnected", bob.output()
 
@@ -405,7 +425,7 @@ def test_chat_server_refuses_huge_frame(start):
     server.expect(r"^evil: .*max_msg_size")
     rc, client = run_to_end(start, "chat_client.py", "--port", port, "--nick", "after")
     assert rc == 0 and client.stdout[0].startswith("* welcome after"), client.output()
-    assert server.stop() == 0, server.output()
+    stop(server)
 
 
 # -- UDP --------------------------------------------------------------------------
@@ -430,7 +450,7 @@ def test_udp_server_and_clients_apart(start):
                              "--clients", 30, "--messages", 4)
     assert rc == 0, clients.output()
     assert clients.stdout[0].startswith("30 clients x 4 requests: 120 answered")
-    assert server.stop() == 0, server.output()
+    stop(server)
 
 
 def test_udp_clients_without_server_fail(start):

@@ -1,5 +1,6 @@
 """AsyncFile over pipes and files, and AsyncPipe over subprocess.Popen
-chains with real programs (sha1sum, grep, wc, cat)."""
+chains with real programs (sha1sum, grep, wc, cat): POSIX's.  The same
+behaviours with what Windows has too are tests/io/test_pipes_any_os.py."""
 import errno
 import hashlib
 import os
@@ -14,6 +15,11 @@ import pycos.asyncfile
 from pycos.io import AsyncFile, AsyncPipe
 
 PIPE = subprocess.PIPE
+
+pytestmark = pytest.mark.skipif(
+    os.name == "nt", reason="POSIX pipes, programs and ptys; on Windows os.pipe() and "
+    "subprocess's pipes cannot be waited on (test_pipes_any_os.py tests asyncfile.pipe "
+    "and asyncfile.Popen there)")
 
 
 @pytest.fixture
@@ -238,9 +244,18 @@ def test_regular_file(run, tmp_path):
     assert n == len(data) and back == data and (l0, l1) == (b"\n", b"last line\n")
 
 
-def test_asyncfile_errors():
+def test_asyncfile_errors(tmp_path):
     with pytest.raises(TypeError):
-        AsyncFile("not a file")
+        AsyncFile(1.5)
+    with pytest.raises(TypeError):
+        AsyncFile(True)
+    with pytest.raises(FileNotFoundError):
+        AsyncFile(str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="mode must be"):
+        AsyncFile(str(tmp_path / "x"), "x")
+    with pytest.raises(TypeError, match="mode must be a str"):
+        AsyncFile(str(tmp_path / "x"), 1)
+    assert not (tmp_path / "x").exists()
     r, w = os.pipe()
     f = os.fdopen(r, "rb")
     f.close()

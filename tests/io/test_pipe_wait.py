@@ -20,6 +20,7 @@ import threading
 import pytest
 
 import pycos
+import pycos.asyncfile
 from pycos.core.scheduler import Pycos
 from pycos.io import AsyncPipe
 from pycos.io import file as iofile
@@ -27,6 +28,12 @@ from pycos.io import file as iofile
 pytestmark = pytest.mark.timeout(60)
 
 PIPE = subprocess.PIPE
+WINDOWS = os.name == "nt"
+#: on Windows, the Popen whose pipes can be waited on (asyncfile's, as in 4.x)
+Popen = pycos.asyncfile.Popen if WINDOWS else subprocess.Popen
+#: the status of a process ended by Popen.terminate(): SIGTERM's on POSIX;
+#: Windows' TerminateProcess, as subprocess calls it, makes it 1
+TERMINATED = 1 if WINDOWS else -signal.SIGTERM
 #: a child that exits with the status it reads on its stdin ("" -> 0)
 EXIT_WITH = [sys.executable, "-c", "import sys; sys.exit(int(sys.stdin.readline() or 0))"]
 
@@ -34,7 +41,7 @@ HAVE_PIDFD = iofile._pidfd_open is not None
 
 
 def _start(procs, args=EXIT_WITH):
-    p = subprocess.Popen(args, stdin=PIPE)
+    p = Popen(args, stdin=PIPE)
     procs.append(p)
     return p
 
@@ -127,7 +134,7 @@ def test_exit_status_through_the_pidfd(run, procs, spy, status):
     assert len(spy.fds) == 1 and spy.all_closed()
 
 
-@pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("signo", [getattr(signal, "SIGTERM", 15), getattr(signal, "SIGKILL", 9)])
 def test_killed_by_a_signal_is_negative(run, procs, spy, signo):
     p = _start(procs)
     ap = AsyncPipe(p)
@@ -300,7 +307,7 @@ def test_reaper_one_thread_for_two_waiters_and_a_signal(run, procs, no_pidfd):
             got.append((yield w.finish()))
         return threads, got
 
-    assert run(main) == (1, [-signal.SIGTERM] * 2)
+    assert run(main) == (1, [TERMINATED] * 2)
     ap.close()
     _join_reapers()
 
@@ -415,9 +422,9 @@ def test_on_the_scheduler_thread_outside_a_task_it_is_an_error(sched, procs):
 
 
 def test_communicate_waits_through_the_same_machinery(run, procs, no_pidfd):
-    p = subprocess.Popen([sys.executable, "-c",
-                          "import sys; sys.stdout.write(sys.stdin.read().upper()); sys.exit(1)"],
-                         stdin=PIPE, stdout=PIPE)
+    p = Popen([sys.executable, "-c",
+               "import sys; sys.stdout.write(sys.stdin.read().upper()); sys.exit(1)"],
+              stdin=PIPE, stdout=PIPE)
     procs.append(p)
 
     def main(task=None):
@@ -431,12 +438,12 @@ def test_communicate_waits_through_the_same_machinery(run, procs, no_pidfd):
 def test_reaping_the_first_of_a_chain_after_communicate(run, procs):
     """communicate() waits for the last process; an AsyncPipe of the first
     one, whose pipes communicate closed, waits for it."""
-    first = subprocess.Popen([sys.executable, "-c",
-                              "import sys; sys.stdout.write(sys.stdin.read()); sys.exit(4)"],
-                             stdin=PIPE, stdout=PIPE)
+    first = Popen([sys.executable, "-c",
+                   "import sys; sys.stdout.write(sys.stdin.read()); sys.exit(4)"],
+                  stdin=PIPE, stdout=PIPE)
     procs.append(first)
-    last = subprocess.Popen([sys.executable, "-c", "import sys; print(len(sys.stdin.read()))"],
-                            stdin=first.stdout, stdout=PIPE)
+    last = Popen([sys.executable, "-c", "import sys; print(len(sys.stdin.read()))"],
+                 stdin=first.stdout, stdout=PIPE)
     procs.append(last)
     first.stdout.close()
 
@@ -446,4 +453,5 @@ def test_reaping_the_first_of_a_chain_after_communicate(run, procs):
         assert (head.stdin, head.stdout, head.stderr) == (None, None, None)
         return out, last.returncode, (yield head.wait())
 
-    assert run(main) == (b"1000\n", 0, 4)
+    out, status, first_status = run(main)
+    assert (out.strip(), status, first_status) == (b"1000", 0, 4)   # (Windows: \\r\\n)
