@@ -79,6 +79,13 @@ class PeerStatus(object):
         self.status = status
         self._stamps: Tuple[int, ...] = ()     # its process's (see about): the node sets them
 
+    @classmethod
+    def _of(cls, peer: Any, status: int) -> "PeerStatus":
+        """(the node's) The status of ``peer``, about its incarnation."""
+        s = cls(peer.location, peer.name, status)
+        s._stamps = peer.stamps
+        return s
+
     def about(self, obj: Any) -> bool:
         """Whether remote task or channel ``obj`` lives in the process this
         status is about: False for an object elsewhere, or of another
@@ -347,8 +354,7 @@ class Node(object):
 
     def _peer_online(self, peer):
         logger.debug("peer %s (%s) is online", peer.location, peer.name)
-        status = PeerStatus(peer.location, peer.name, PeerStatus.Online)
-        status._stamps = peer.stamps
+        status = PeerStatus._of(peer, PeerStatus.Online)
         for t in list(self._status_tasks):
             if t.send(status) < 0:
                 self._status_tasks.remove(t)
@@ -410,8 +416,7 @@ class Node(object):
         if self._files is not None:
             self._files.peer_gone(peer)
         if was_online:
-            status = PeerStatus(loc, peer.name, PeerStatus.Offline)
-            status._stamps = peer.stamps
+            status = PeerStatus._of(peer, PeerStatus.Offline)
             for t in list(self._status_tasks):
                 t.send(status)
 
