@@ -262,16 +262,20 @@ pycos-wine: $(WINPY_DIR)/.ready $(WINPY_DIR)/rx_reactor.dll $(WINE_PREFIX)/.read
 # The core suite and the io suites on that Windows CPython (~2 minutes; part
 # of `make test`; docs/reactor.md lists the skips and why).  PYCOS_WINE_* make
 # every Python started there, subprocesses included, load the reactor DLL
-# (sitecustomize).  test_files.py (POSIX pipes and programs) and test_tls.py
-# (its certificates come from the openssl command) are left out: they would
-# only skip; test_pipes_any_os.py is test_files.py for both systems.
+# (sitecustomize).  Windows has no openssl command: the TLS tests'
+# certificates are made here first, on the host (PYCOS_TEST_PKI,
+# tests/io/tls_util.py).  test_files.py (POSIX pipes and programs) is left
+# out: it would only skip; test_pipes_any_os.py is test_files.py for both.
 WINE_PYTEST_ARGS ?= tests/core tests/io/test_socket.py tests/io/test_socket_errors.py \
-                    tests/io/test_pipes_any_os.py tests/io/test_pipe_wait.py \
-                    tests/io/test_scale.py tests/io/test_examples_io.py
+                    tests/io/test_tls.py tests/io/test_pipes_any_os.py \
+                    tests/io/test_pipe_wait.py tests/io/test_scale.py \
+                    tests/io/test_examples_io.py
 .PHONY: pytest-wine
 pytest-wine: $(WINPY_DIR)/.ready $(WINPY_DIR)/rx_reactor.dll $(WINE_PREFIX)/.ready  ## the core and io suites on a Windows CPython under Wine
-	@mkdir -p build/pytest; rm -f build/pytest/wine.xml; \
-	rc=0; true | $(WINE_ENV) PYCOS_WINE_REPO='Z:$(CURDIR)' \
+	@mkdir -p build/pytest; rm -f build/pytest/wine.xml; rm -rf build/wine-pki; mkdir -p build/wine-pki
+	$(VENV)/cpython/bin/python -c 'import sys; sys.path.insert(0, "tests/io"); \
+	    import tls_util; tls_util.make_pki("build/wine-pki")'
+	@rc=0; true | $(WINE_ENV) PYCOS_WINE_REPO='Z:$(CURDIR)' PYCOS_TEST_PKI='Z:$(CURDIR)/build/wine-pki' \
 	    PYCOS_WINE_REACTOR='Z:$(CURDIR)/$(WINPY_DIR)/rx_reactor.dll' \
 	    $(WINE) $(WINPY_DIR)/py/python.exe -m pytest -p no:cacheprovider -q -rfEs \
 	    --junitxml='Z:$(CURDIR)/build/pytest/wine.xml' \

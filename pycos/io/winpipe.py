@@ -107,18 +107,27 @@ def _crt(handle: int, readable: bool) -> int:
     return msvcrt.open_osfhandle(handle, os.O_RDONLY if readable else 0)
 
 
+class _IoStatus(ctypes.Structure):
+    _fields_ = [("status", ctypes.c_void_p), ("information", ctypes.c_void_p)]
+
+
+_query = None
+
+
 def _mode_of(handle: int) -> Optional[int]:
     """The handle's FileModeInformation (its FILE_SYNCHRONOUS_IO_* bits),
     None when the system does not say."""
-    class _IoStatus(ctypes.Structure):
-        _fields_ = [("status", ctypes.c_void_p), ("information", ctypes.c_void_p)]
-    try:
-        query = ctypes.WinDLL("ntdll").NtQueryInformationFile
-    except (OSError, AttributeError):
-        return None
-    query.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulong,
-                      ctypes.c_int]
-    query.restype = ctypes.c_long
+    global _query
+    query = _query
+    if query is None:
+        try:
+            query = ctypes.WinDLL("ntdll").NtQueryInformationFile
+        except (OSError, AttributeError):
+            return None
+        query.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_ulong,
+                          ctypes.c_int]
+        query.restype = ctypes.c_long
+        _query = query
     iosb = _IoStatus()
     mode = ctypes.c_ulong(0)
     if query(handle, ctypes.byref(iosb), ctypes.byref(mode), ctypes.sizeof(mode),

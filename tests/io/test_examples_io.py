@@ -170,9 +170,9 @@ def run_to_end(start, example, *args, timeout=60):
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    if shutil.which("openssl") is None:
+    from tls_util import have_pki, make_pki
+    if not have_pki():
         pytest.skip("the openssl command is not installed (needed to make certificates)")
-    from tls_util import make_pki
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
@@ -265,6 +265,8 @@ def test_echo_client_tls(start, pki):
 
 def test_echo_server_tls_with_openssl_s_client(start, pki):
     """The docs/tls.md walk-through: openssl s_client talks to the server."""
+    from tls_util import need_openssl
+    need_openssl()
     server = start("echo_server.py", "--port", 0, "--certfile", pki["server_pem"],
                    "--keyfile", pki["server_key"])
     port = server.expect(r"listening on 127\.0\.0\.1:(\d+) \(TLS\)").group(1)

@@ -4,7 +4,6 @@ ssl_context, handshake deadline, close_notify, clean errors."""
 import hashlib
 import os
 import random
-import shutil
 import socket
 import ssl
 import threading
@@ -16,9 +15,10 @@ import pycos
 from pycos.io import AsyncSocket
 
 from iohelp import addr_of
-from tls_util import SServer, make_pki, s_client
+from tls_util import SServer, have_pki, make_pki, need_openssl, s_client
 
-pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl CLI")
+pytestmark = pytest.mark.skipif(not have_pki(), reason="needs the openssl CLI to make the "
+                                "certificates (or them made, in PYCOS_TEST_PKI)")
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +29,7 @@ def pki(tmp_path_factory):
 @pytest.fixture
 def s_server(pki):
     """Factory: start ``openssl s_server``; every one is killed and reaped."""
+    need_openssl()
     servers = []
 
     def start(cert=None, key=None, extra=("-rev",)):
@@ -257,6 +258,7 @@ def _echo_once(lsock, task=None):
 
 
 def test_server_against_openssl_s_client(run, pki, sched):
+    need_openssl()                  # (before anything is opened)
     lsock = tls_listener(pki)
     srv = pycos.Task(_echo_once, lsock)
     p = s_client(lsock.getsockname()[1], b"hello from s_client\n",
@@ -272,6 +274,7 @@ def test_server_against_openssl_s_client(run, pki, sched):
 
 
 def test_server_close_notify_seen_by_s_client(run, pki, sched):
+    need_openssl()                  # (before anything is opened)
     lsock = tls_listener(pki)
     srv = pycos.Task(_echo_once, lsock)
     p = s_client(lsock.getsockname()[1], b"x\n", "-CAfile", pki["ca_pem"], "-ign_eof")
@@ -760,6 +763,7 @@ def test_tls_sendall_timeout_and_close_wakes_writer(run, pki):
 def test_tls_echo_server_with_openssl_s_client_many_lines(run, pki, sched):
     """The user's first try (docs): a TLS echo server, one task per
     connection, talked to by openssl s_client."""
+    need_openssl()                  # (before anything is opened)
     lsock = tls_listener(pki)
 
     lines = b"".join(b"echo line %d\n" % i for i in range(2000))

@@ -1,9 +1,34 @@
 """Certificates made with the openssl CLI, and openssl s_server/s_client
-as peers for the TLS tests (imported as ``tls_util``)."""
+as peers for the TLS tests (imported as ``tls_util``).
+
+Where there is no openssl command (the Windows run under Wine), the
+certificates can come made: ``PYCOS_TEST_PKI`` names a directory that
+:func:`make_pki` filled beforehand (``make pytest-wine`` makes one on the
+host), and only the tests that talk to openssl itself skip.
+"""
 import os
 import select
+import shutil
 import subprocess
 import time
+
+import pytest
+
+PKI_FILES = ["ca.pem", "ca.key", "other_ca.pem", "server.pem", "server.key", "expired.pem",
+             "client.pem", "client.key", "client_bundle.pem"]
+
+
+def have_pki():
+    """Whether :func:`make_pki` can make (or copy) the certificates here."""
+    return bool(shutil.which("openssl") or os.environ.get("PYCOS_TEST_PKI"))
+
+
+def need_openssl():
+    """Skip the calling test when the openssl command is not there to be
+    a TLS peer."""
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command as a TLS peer (s_server / s_client)")
+
 
 EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
@@ -18,8 +43,14 @@ def make_pki(d):
     DNS:localhost, IP:127.0.0.1), expired.pem (same key, notAfter in the
     past), other_ca.pem (an unrelated CA), client.pem/client.key (client
     certificate by the CA), client_bundle.pem (client cert + CA).  Returns a
-    dict of absolute paths."""
+    dict of absolute paths.  With ``PYCOS_TEST_PKI`` set, copies them from
+    there instead."""
     d = str(d)
+    made = os.environ.get("PYCOS_TEST_PKI")
+    if made:
+        for n in PKI_FILES:
+            shutil.copy(os.path.join(made, n), os.path.join(d, n))
+        return {n.replace(".", "_"): os.path.join(d, n) for n in PKI_FILES}
     # the CAs' extensions come from a config file of our own: OpenSSL 1.1.1
     # (Debian 11) appends -addext ones to those of its default config's
     # v3_ca, and a second basicConstraints makes a CA no verifier accepts
@@ -56,9 +87,7 @@ def make_pki(d):
         for name in ("client.pem", "ca.pem"):
             with open(os.path.join(d, name)) as f:
                 out.write(f.read())
-    names = ["ca.pem", "ca.key", "other_ca.pem", "server.pem", "server.key", "expired.pem",
-             "client.pem", "client.key", "client_bundle.pem"]
-    return {n.replace(".", "_"): os.path.join(d, n) for n in names}
+    return {n.replace(".", "_"): os.path.join(d, n) for n in PKI_FILES}
 
 
 class SServer(object):
@@ -66,6 +95,7 @@ class SServer(object):
     listens.  ``stop()`` kills and reaps it, returning its output."""
 
     def __init__(self, cert, key, extra=(), timeout=10):
+        need_openssl()
         self.proc = subprocess.Popen(
             ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key,
              "-naccept", "1"] + list(extra),
@@ -102,5 +132,6 @@ class SServer(object):
 def s_client(port, stdin_data, *args, timeout=20):
     """Run ``openssl s_client`` against 127.0.0.1:port; returns the
     CompletedProcess (stdout, stderr as text)."""
+    need_openssl()
     return subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + list(args),
                           input=stdin_data, capture_output=True, timeout=timeout)
