@@ -26,7 +26,8 @@ BACKENDS ?= epoll poll
 DEMOS    := examples/dispycos_demo.py \
             examples/reactor_demo.py examples/sleepers.py examples/client_server.py \
             examples/channel_subscribers.py examples/hot_swap.py examples/embedded_loop.py \
-            examples/udp_many.py examples/net_demo.py examples/asyncio_both_ways.py
+            examples/udp_many.py examples/net_demo.py examples/asyncio_both_ways.py \
+            examples/pipe_workers.py
 # Extra arguments: make pytest PYTEST_ARGS='-x tests/reactor'
 PYTEST_ARGS ?=
 CTEST_ARGS  ?=

@@ -546,3 +546,18 @@ def test_pipe_grep_wc_missing_file(start, tmp_path):
     rc, p = run_to_end(start, "pipe_grep_wc.py", "x", missing)
     assert rc == 1, p.output()
     assert p.stdout[0].startswith(missing + ": [Errno 2]"), p.output()
+
+
+def test_pipe_workers_on_any_system(start):
+    """The portable pipe example: Python workers spoken to line by line
+    (asyncfile.Popen on Windows, subprocess.Popen elsewhere)."""
+    rc, p = run_to_end(start, "pipe_workers.py", "--workers", 3, "--jobs", 12)
+    assert rc == 0, p.output()
+    assert p.stdout[-1] == "12 of 12 answers correct", p.output()
+    answers = [re.match(r"worker (\d) \(pid (\d+)\): (\d+) squared is (\d+)$", line)
+               for line in p.stdout[:-1]]
+    assert all(answers) and len(answers) == 12, p.output()
+    assert sorted(int(m.group(3)) for m in answers) == list(range(1, 13))
+    assert all(int(m.group(4)) == int(m.group(3)) ** 2 for m in answers)
+    # one child per worker, each answering its own
+    assert len({(m.group(1), m.group(2)) for m in answers}) == 3, p.output()
