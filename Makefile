@@ -267,10 +267,19 @@ pycos-wine: $(WINPY_DIR)/.ready $(WINPY_DIR)/rx_reactor.dll $(WINE_PREFIX)/.read
 # certificates are made here first, on the host (PYCOS_TEST_PKI,
 # tests/io/tls_util.py).  test_files.py (POSIX pipes and programs) is left
 # out: it would only skip; test_pipes_any_os.py is test_files.py for both.
+# netpycos too, with its peers in processes of their own, less what is POSIX's:
+# files (dest_path confinement is dir_fd based: test_net_files, test_paths),
+# SIGSTOP and /proc (test_restart, test_limits), the openssl command
+# (test_net_tls), network namespaces (test_multihost, test_netns_harness)
+# and a PyPy peer (test_mixed).
 WINE_PYTEST_ARGS ?= tests/core tests/io/test_socket.py tests/io/test_socket_errors.py \
                     tests/io/test_tls.py tests/io/test_pipes_any_os.py \
                     tests/io/test_pipe_wait.py tests/io/test_scale.py \
-                    tests/io/test_examples_io.py
+                    tests/io/test_examples_io.py \
+                    tests/net/test_wire.py tests/net/test_remote.py tests/net/test_sysched.py \
+                    tests/net/test_auth.py tests/net/test_box_race.py tests/net/test_compat4x.py \
+                    tests/net/test_discovery.py tests/net/test_hostile.py \
+                    tests/net/test_peer_write.py tests/net/test_settings.py
 .PHONY: pytest-wine
 pytest-wine: $(WINPY_DIR)/.ready $(WINPY_DIR)/rx_reactor.dll $(WINE_PREFIX)/.ready  ## the core and io suites on a Windows CPython under Wine
 	@mkdir -p build/pytest; rm -f build/pytest/wine.xml; rm -rf build/wine-pki; mkdir -p build/wine-pki

@@ -25,12 +25,32 @@ def backend_name():
     return os.environ.get("PYCOS_BACKEND") or reactor.backends()[0]
 
 
+_NET_TESTS = ("tests/net/", "tests/dispy/", "tests/web/")
+
+
+def pytest_collectstart(collector):
+    """The same for the names a test module binds when it is imported
+    (``from pycos import Pycos``): pytest loads tests/net's conftest, which
+    imports pycos.netpycos, before collecting anything when that directory
+    is named on the command line with others -- then tests/core's modules
+    bound the networked class and failed."""
+    if not isinstance(collector, pytest.Module):
+        return
+    import sys
+    net = sys.modules.get("pycos.netpycos")
+    if net is None:
+        return
+    import pycos
+    from pycos.core.scheduler import Pycos
+    pycos.Pycos = net.Pycos if collector.nodeid.startswith(_NET_TESTS) else Pycos
+
+
 @pytest.fixture(autouse=True)
 def _plain_pycos_outside_net(request):
     """Importing pycos.netpycos (the tests in tests/net and tests/dispy do) makes the
     networked scheduler the default, as it does for 4.x programs; every other
     test gets the plain one back."""
-    if request.node.nodeid.startswith(("tests/net/", "tests/dispy/", "tests/web/")):
+    if request.node.nodeid.startswith(_NET_TESTS):
         yield
         return
     import pycos

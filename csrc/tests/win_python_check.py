@@ -159,6 +159,12 @@ if _wine:
         raise OSError("WMI: not under Wine")
     platform._wmi_query = _no_wmi
 
+# The embeddable Python ignores PYTHONPATH (its ._pth file is its whole
+# path); the tests that start Python peers with one (tests/net) need it.
+for _p in reversed([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
 if os.environ.get("PYCOS_WINE_REPO") and os.environ.get("PYCOS_WINE_REACTOR"):
     _here = os.environ["PYCOS_WINE_REPO"] + "/csrc/tests"
     sys.path.insert(0, _here)

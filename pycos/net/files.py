@@ -59,7 +59,7 @@ class Files(object):
                 if d.existing_same(dirname, name, size, mtime):
                     return 0
                 writer = d.open_for_write(dirname, name, bool(overwrite))
-        except (paths.PathRefused, TypeError, OSError) as e:
+        except (paths.PathRefused, TypeError, OSError, NotImplementedError) as e:
             logger.warning("netpycos: file %r (dir %r) from %s refused: %s", name, dirname,
                            peer.location, e)
             return -1
@@ -99,7 +99,7 @@ class Files(object):
             return -1
         try:
             x.writer.commit(mode=x.mode, mtime=x.mtime)
-        except (paths.PathRefused, OSError, TypeError) as e:
+        except (paths.PathRefused, OSError, TypeError, NotImplementedError) as e:
             logger.warning("netpycos: file from %s not installed: %s", peer.location, e)
             x.writer.abort()
             return -1
@@ -109,7 +109,7 @@ class Files(object):
         try:
             with self._dir() as d:
                 d.delete(dirname, name)
-        except (paths.PathRefused, TypeError, OSError) as e:
+        except (paths.PathRefused, TypeError, OSError, NotImplementedError) as e:
             logger.warning("netpycos: del_file %r (dir %r) from %s refused: %s", name, dirname,
                            peer.location, e)
             return -1

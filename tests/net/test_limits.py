@@ -35,11 +35,12 @@ SEED = int(os.environ.get("PYCOS_TEST_SEED", "20240611"))
 # $TLS_CERT (a path prefix of .pem/.key) it speaks TLS.
 SERVER = r"""
 from peerlib import *
-import os, sys, resource, time
+import os, sys, time
 from pycos.net import wire, peer as netpeer
 from pycos.io.socket import AsyncSocket
 limit = int(os.environ.get("LIMIT_NOFILE", "0"))
 if limit:
+    import resource
     resource.setrlimit(resource.RLIMIT_NOFILE,
                        (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 counts = {"unpickle": 0, "attach": 0, "accept": 0}
