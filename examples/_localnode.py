@@ -33,8 +33,9 @@ def run(main, *args, cpus=2, timeout=120, output=None):
     its value.  Everything is stopped afterwards; an exception of ``main``
     is raised here once it is; TimeoutError if it runs longer than
     ``timeout`` seconds.  What the node prints (its log, its servers'
-    output) goes line by line to ``output`` (called from another thread;
-    default: this program's standard output)."""
+    output) goes line by line to ``output``, called by a task of this
+    scheduler, so never in the middle of a line the tasks print (default:
+    this program's standard output)."""
     secret = secrets.token_hex(16)
     sched = netpycos.Pycos(name="example-client", host="127.0.0.1", udp_port=0, secret=secret)
     try:
@@ -53,15 +54,19 @@ def run(main, *args, cpus=2, timeout=120, output=None):
                 first = node.stdout.readline().decode("utf-8", "replace").rstrip()
                 if not first or first.startswith("dispycosnode "):
                     break
-            copier = threading.Thread(target=_copy, args=(node.stdout, output or _print),
+            if first.startswith("dispycosnode "):
+                print("started %s" % first)
+                sys.stdout.flush()
+            # the node's lines are printed by a task of this scheduler, so a
+            # line never lands inside one the example's tasks are printing
+            printer = pycos.Task(_printer, output or _print)
+            copier = threading.Thread(target=_copy, args=(node.stdout, printer),
                                       name="node-output")
             copier.start()
             try:
                 if not first.startswith("dispycosnode "):
                     raise RuntimeError("dispycosnode did not start (exit status %s)"
                                        % (node.wait(30),))
-                print("started %s" % first)
-                sys.stdout.flush()
                 return _run_main(main, args, timeout)
             finally:
                 node.stdin.close()                  # 'quit' for the node daemon
@@ -72,6 +77,8 @@ def run(main, *args, cpus=2, timeout=120, output=None):
                     node.wait()
                 copier.join()
                 node.stdout.close()
+                printer.send(None)
+                printer.value()
     finally:
         sched.terminate()
 
@@ -93,9 +100,17 @@ def _run_main(main, args, timeout):
     return outcome["value"]
 
 
-def _copy(stream, output):
+def _copy(stream, printer):
     for line in iter(stream.readline, b""):
-        output(line.decode("utf-8", "replace").rstrip("\n"))
+        printer.send(line.decode("utf-8", "replace").rstrip("\n"))
+
+
+def _printer(output, task=None):
+    while True:
+        line = yield task.receive()
+        if line is None:
+            return
+        output(line)
 
 
 def _print(text):
