@@ -354,6 +354,8 @@ class Scheduler(object):
     _rchannels: Dict[str, Channel]
     _atexit: List[Tuple[float, int, Callable[..., Any], Tuple[Any, ...], Dict[str, Any]]]
     _thread: Optional[threading.Thread]
+    _lend: Any
+    _lent: Any
 
     def __init__(self, embedded: bool = False, virtual_time: bool = False,
                  backend: Optional[str] = None, name: str = "") -> None:
@@ -394,6 +396,8 @@ class Scheduler(object):
         # bound once: identity marks what a parked task waits for
         self._sleep_hook = self._sleep_cancel
         self._recv_hook = self._recv_cancel
+        self._lend = None              # host: a Lend of another scheduler's rounds
+        self._lent = None              # helper: the Lend of this one's rounds
         self._thread = None
         if self._embedded:
             self._thread_ident = _get_ident()
@@ -472,7 +476,11 @@ class Scheduler(object):
         try:
             while not self._quit:
                 try:
-                    self._round(-1)
+                    lent = self._lent
+                    if lent is None:
+                        self._round(-1)
+                    else:
+                        lent.helper_round()
                 except Exception:   # a bug in the kernel or a handler: log, go on
                     logger.error("pycos scheduler: internal error\n%s", traceback.format_exc())
         finally:
@@ -514,11 +522,16 @@ class Scheduler(object):
                     if events:
                         self._dispatch(events)
                     return
+            lend = self._lend
+            if lend is not None:
+                wait_ns = lend.idle(wait_ns)
             self._sleeping = True
-            if inbox:
+            if inbox or ready:
                 wait_ns = 0
             events = loop.poll_flat(wait_ns)
             self._sleeping = self._embedded
+            if lend is not None:
+                lend.awake()
         if events:
             backlog = len(ready)
             self._dispatch(events)
@@ -1327,6 +1340,8 @@ class Scheduler(object):
                 self._shutdown()
             return
         self._quit = True
+        if self._lent is not None:
+            self._lent.end()
         self._post(lambda: None)
         thread = self._thread
         if thread is not None and thread.ident != _get_ident():
@@ -1337,6 +1352,8 @@ class Scheduler(object):
     def _shutdown(self):
         """On the loop thread: close what is left, close the loop."""
         self._quit = True
+        if self._lend is not None:
+            self._lend.end()        # the helper runs its own rounds from now on
         prev_ident = self._thread_ident
         _by_thread[_get_ident()] = self
         try:

@@ -45,6 +45,7 @@ import traceback
 from typing import Any, Tuple
 
 from pycos import config
+from pycos.core.lend import Lend
 from pycos.core.log import logger
 from pycos.core.scheduler import Scheduler
 from pycos.core.support import Location, MonitorStatus
@@ -299,6 +300,14 @@ class Node(object):
         # the system scheduler stops after the user's, from Node.close (its
         # own exit hook would run first and cut the goodbyes short)
         atexit.unregister(self._sys._at_interpreter_exit)
+        user = self._user
+        if not (user._embedded or user._virtual):
+            try:
+                # the user thread runs the system scheduler while it idles,
+                # so a reply for a user task wakes no other thread
+                user._lend = self._sys._lent = Lend(user, self._sys)
+            except OSError:
+                pass                    # no pollable loop descriptor (poll backend)
         self.stamp_user = self._new_stamp(self._user)
         self.stamp_sys = self._new_stamp(self._sys)
         # this incarnation, in every hello (see Peer.attach)
@@ -1063,6 +1072,8 @@ class Node(object):
             return
         self._closing = True
         sys_sched = self._sys
+        if sys_sched._lent is not None:
+            sys_sched._lent.end()
 
         done = threading.Event()
 

@@ -186,6 +186,8 @@ class Peer(object):
             sched = _sched_of_thread(_get_ident())
             if sched is not None and len(self.out) <= _DIRECT_FRAMES:
                 sched._at_round_end(self, self._flush)
+                if sched._lend is not None:
+                    sched._lend.hinted = True      # a reply may come: idle through the lend
             else:
                 # a plain thread's, or a stream: the writer's, starting now
                 # so that its sends overlap with this thread's work

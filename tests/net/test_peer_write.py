@@ -15,6 +15,8 @@ pytestmark = pytest.mark.timeout(10)
 
 
 class FakeSched(object):
+    _lend = None
+
     def __init__(self):
         self.posted = []
         self.round_end = {}
