@@ -75,3 +75,57 @@ serve()
     assert peered == "0" and handshake < 1.0, handshake
     assert left > 0, "the checks took longer than the computation"
     assert offline is None
+
+
+LENT_BUSY = """
+from peerlib import *
+import time
+sched = start()
+def busy(task=None):
+    task.register("busy")
+    while True:
+        msg = yield task.receive()
+        if msg == "compute":
+            # the replies below made this user thread run the system
+            # scheduler whenever it idled (pycos/core/lend.py)
+            say("LENT", sched._lend is not None and sched._lend.state == 1)
+            end = time.monotonic() + 3.0
+            while time.monotonic() < end:     # never yields
+                pass
+            say("COMPUTED")
+        else:
+            msg.send("pong")
+pycos.Task(busy)
+serve()
+"""
+
+
+def test_a_lent_system_scheduler_is_taken_back_while_user_task_computes(net, spawn):
+    p = spawn(LENT_BUSY)
+    loc = p.ready()
+
+    def client(task=None):
+        busy = yield pycos.Task.locate("busy", loc, timeout=10)
+        for _ in range(20):
+            busy.send(task)
+            assert (yield task.receive(timeout=5)) == "pong"
+        # this side idles through the lend too: its replies were read by
+        # this (the user's) thread
+        sched = pycos.Pycos.instance()
+        lend = sched._lend
+        here = lend is not None and lend.state == 1
+        assert here or sched.loop.backend == "poll"     # (no loop descriptor to watch)
+        busy.send("compute")
+        lent = p.expect(r"^LENT (\S+)$").group(1)
+        t0 = time.monotonic()
+        acks = []
+        for _ in range(5):
+            acks.append((yield busy.deliver("queued", timeout=5)))
+        took = time.monotonic() - t0
+        p.expect("COMPUTED")
+        return here, lent, acks, took
+    here, lent, acks, took = run(client, timeout=30)
+    assert lent == str(here)
+    # the computing peer's system thread took its rounds back and answered
+    assert acks == [1] * 5
+    assert took < 1.0, took
