@@ -23,7 +23,7 @@ A :class:`Lend` removes that crossing whenever the host has nothing to do:
   replies and heartbeats are late by at most :attr:`period` -- never
   stopped.
 * **Asked for.**  The host asks for the lend when it is about to idle after
-  a round that used the network (:meth:`hint`), by waking the helper's
+  a round that used the network (:attr:`hinted`), by waking the helper's
   thread once; the helper hands over at the end of its round and wakes the
   host so it takes the helper's timers into account.
 
@@ -63,7 +63,9 @@ class Lend(object):
         self.runner = threading.Lock()      # held by whoever runs helper rounds
         self.state = _SYS
         self.wanted = False                 # the host asked; the helper hands over
-        self.hinted = False                 # the host's last round used the network
+        # set by the host's thread (netpycos: a frame written at the end of
+        # a round, so a reply may come): ask for the lend at the next wait
+        self.hinted = False
         self.ended = False
         self.busy_since = 0.0               # host: left its wait at (0: waiting)
         self.idle_since = 0.0
@@ -72,11 +74,6 @@ class Lend(object):
         self._tok = host._new_token()       # its handler is in place only while armed
 
     # ---- the host's thread ---------------------------------------------------------
-
-    def hint(self):
-        """Host thread: this round wrote to (or read from) a peer; idle
-        through the lend next time."""
-        self.hinted = True
 
     def idle(self, wait_ns):
         """Host thread, about to wait up to ``wait_ns`` (< 0: no limit):
@@ -96,11 +93,10 @@ class Lend(object):
                 self._disarm()                  # taken back: its thread watches
             return wait_ns
         helper = self.helper
-        left = helper.next_deadline()
-        if left == 0.0:
+        if helper.next_deadline() == 0.0:
             self.run()
-            left = helper.next_deadline()
-        self._arm()
+        self._arm()                     # (runs its rounds if there is I/O already)
+        left = helper.next_deadline()
         self.busy_since = 0.0
         self.idle_since = time.monotonic()
         if left is None:
